@@ -1,0 +1,57 @@
+"""seqdata: DL4J-style sequence readers and padded, masked minibatches.
+
+>>> import numpy as np
+>>> from seqdata import CollectionSequenceRecordReader, SequenceRecordReaderDataSetIterator
+>>> reader = CollectionSequenceRecordReader([[[1, 0], [2, 1], [3, 1]], [[4, 0], [5, 1]]])
+>>> it = SequenceRecordReaderDataSetIterator(reader, 2, 2, -1)   # label = last column
+>>> ds = next(iter(it))
+>>> ds.features.shape, ds.labels.shape, ds.features_mask.tolist()
+((2, 1, 3), (2, 2, 3), [[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+"""
+
+from seqdata.dataset import DataSet
+from seqdata.errors import (
+    AlignmentError,
+    LabelError,
+    MissingFilesError,
+    ParseError,
+    SeqDataError,
+    SplitError,
+    StoreError,
+)
+from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
+from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize
+from seqdata.readers.base import (
+    CollectionSequenceRecordReader,
+    RaggedBatch,
+    SequenceRecord,
+    SequenceRecordReader,
+)
+from seqdata.readers.csv import CSVSequenceRecordReader
+from seqdata.readers.npy import NpySequenceRecordReader
+from seqdata.splits import FileSplit, InputSplit, ListSplit, NumberedFileInputSplit
+
+__all__ = [
+    "AlignmentError",
+    "AlignmentMode",
+    "CSVSequenceRecordReader",
+    "CollectionSequenceRecordReader",
+    "DataSet",
+    "FileSplit",
+    "InputSplit",
+    "LabelError",
+    "ListSplit",
+    "MissingFilesError",
+    "NormalizerMinMaxScaler",
+    "NormalizerStandardize",
+    "NpySequenceRecordReader",
+    "NumberedFileInputSplit",
+    "ParseError",
+    "RaggedBatch",
+    "SeqDataError",
+    "SequenceRecord",
+    "SequenceRecordReader",
+    "SequenceRecordReaderDataSetIterator",
+    "SplitError",
+    "StoreError",
+]

@@ -1,0 +1,1 @@
+"""Sequence record readers: one protocol, several sources."""
