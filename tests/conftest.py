@@ -1,0 +1,10 @@
+"""Shared test setup: the repository root on sys.path so the packages import without install."""
+
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FIXTURES = ROOT / "fixtures"
