@@ -60,7 +60,7 @@ def _checked_mask(mask: Any, allowed: dict[tuple[int, ...], str], where: str) ->
     if bad.any():
         pos = tuple(int(i) for i in np.argwhere(bad)[0])
         raise EvaluationError(
-            f"{where}: mask values expected 0 or 1, found {m[pos]!r} at index {list(pos)}")
+            f"{where}: mask values expected 0 or 1, found {m[pos].item()!r} at index {list(pos)}")
     return m.astype(bool)
 
 
