@@ -424,6 +424,8 @@ class Evaluation:
         # DL4J sizes columns from ceil(log10(max count)), which glues a count that is a power
         # of ten to its neighbour; the width here is the number of digits of the largest count
         # or class index, which matches DL4J's output everywhere else.
+        if self._num_classes is None:
+            return ["Confusion matrix: <no data>"]
         cm = self.confusion_matrix()
         n = cm.shape[0]
         digits = len(str(max(int(cm.max(initial=0)), n - 1, 1)))
