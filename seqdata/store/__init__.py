@@ -1,0 +1,10 @@
+"""The packed store: a Parquet dataset of sequences plus a JSON manifest (SPEC section 6).
+
+``SequenceStore(path)`` opens one (:mod:`seqdata.store.reader`);
+:func:`seqdata.store.convert.convert` writes one from CSV files (``seqdata convert``) and
+:func:`seqdata.store.convert.export` writes one back to CSV files (``seqdata export``).
+"""
+
+from seqdata.store.reader import SequenceStore, StoreSequenceRecordReader
+
+__all__ = ["SequenceStore", "StoreSequenceRecordReader"]

@@ -1,0 +1,72 @@
+"""Turning ragged batches into the store's Arrow table and writing it as a Parquet part.
+
+One row per sequence. ``features`` (and ``labels``) are ``large_list<fixed_size_list<float32,
+C>>``: in Arrow memory that is one flat float32 buffer of all steps plus one int64 offset per
+sequence, which is exactly the layout :class:`~seqdata.readers.base.RaggedBatch` uses, so
+reading back is a zero-copy view and gathering a minibatch is one numpy ``take``.
+
+>>> import numpy as np
+>>> from seqdata.readers.base import RaggedBatch
+>>> batch = RaggedBatch(np.arange(6, dtype=np.float32).reshape(3, 2), np.array([2, 1]),
+...                     ["a.csv", "b.csv"], np.array([1, 1]))
+>>> table = sequences_table(np.array([0, 1]), batch)
+>>> table.column_names
+['id', 'source', 'first_line', 'length', 'features']
+>>> table.column("features").to_pylist()[1]
+[[4.0, 5.0]]
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from seqdata.readers.base import RaggedBatch
+
+# NOTE [ Row group size ]
+# A row group is the unit a streaming reader (Spark, DuckDB, pyarrow.dataset) decodes at a
+# time. About 16 MiB of values keeps memory per reader thread bounded while staying large
+# enough that Parquet's per-group overhead is negligible.
+ROW_GROUP_BYTES = 16 * 1024 * 1024
+
+# The column names of one role's data; ``""`` is the feature side, ``"label_"`` the labels.
+ROLE_PREFIX = {"features": "", "labels": "label_"}
+
+
+def nested_values(values: np.ndarray, lengths: np.ndarray) -> pa.LargeListArray:
+    """``[sum(lengths), C]`` values -> one ``large_list<fixed_size_list<float32, C>>`` row each."""
+    flat = np.ascontiguousarray(values, dtype=np.float32)
+    width = flat.shape[1]
+    rows = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), width)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.LargeListArray.from_arrays(pa.array(offsets), rows)
+
+
+def sequences_table(ids: np.ndarray, features: RaggedBatch, labels: RaggedBatch | None = None,
+                    checksums: Sequence[str] | None = None,
+                    label_checksums: Sequence[str] | None = None) -> pa.Table:
+    """The store rows for these sequences (features and, when given, their labels)."""
+    columns: dict[str, pa.Array] = {"id": pa.array(np.asarray(ids, dtype=np.int64))}
+    for role, batch, sums in (("features", features, checksums),
+                              ("labels", labels, label_checksums)):
+        if batch is None:
+            continue
+        prefix = ROLE_PREFIX[role]
+        columns[prefix + "source"] = pa.array(list(batch.sources), pa.string())
+        if sums is not None:
+            columns[prefix + "source_sha256"] = pa.array(list(sums), pa.string())
+        columns[prefix + "first_line"] = pa.array(np.asarray(batch.first_lines, np.int64))
+        columns[prefix + "length"] = pa.array(np.asarray(batch.lengths, np.int64))
+        columns[role] = nested_values(batch.values, batch.lengths)
+    return pa.table(columns)
+
+
+def write_part(table: pa.Table, path: str) -> None:
+    """Write one Parquet part with row groups of about :data:`ROW_GROUP_BYTES`."""
+    rows_per_group = max(1, int(ROW_GROUP_BYTES * table.num_rows / max(table.nbytes, 1)))
+    pq.write_table(table, path, row_group_size=rows_per_group, compression="zstd",
+                   use_dictionary=["source", "label_source"])
