@@ -112,6 +112,12 @@ class SequenceStore:
             raise StoreError(f"{self.path}: cannot read the store's Parquet data ({e})") from None
         return pa.concat_tables(tables)
 
+    def sequence_lengths(self, role: str = "features") -> np.ndarray:
+        """Length of every sequence of ``role`` (reads only the length column)."""
+        self._check_role(role)
+        column = ROLE_PREFIX[role] + "length"
+        return self.table([column]).column(column).to_numpy().astype(np.int64)
+
     def reader(self, role: str = "features") -> "StoreSequenceRecordReader":
         """The sequence record reader of ``"features"`` or ``"labels"`` (cached per role)."""
         self._check_role(role)
@@ -169,11 +175,10 @@ class StoreSequenceRecordReader(SequenceRecordReader):
         self._sources = table.column(names[1]).to_pylist()
         self._first_lines = table.column(names[2]).to_numpy().astype(np.int64)
 
-    @property
-    def lengths(self) -> np.ndarray:
-        """Length of every sequence (read-only view)."""
+    def sequence_lengths(self) -> np.ndarray:
+        """Length of every sequence, without decoding values (the iterator buckets with it)."""
         if self._values is None:
-            self._load()
+            return self.store.sequence_lengths(self.role)
         return self._lengths
 
     def _indices(self, indices: Sequence[int]) -> np.ndarray:
