@@ -1,5 +1,8 @@
 """SequenceRecordReaderDataSetIterator: SPEC section 4 behaviour, options and properties."""
 
+import json
+import pathlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -566,3 +569,71 @@ def test_property_iterator_places_every_value_by_the_rule(data, mode, n, batch, 
             or len(set(lengths_l)) > 1 or max(lengths_l) < T
         assert (ds.features_mask is not None) == needs_f
         assert (ds.labels_mask is not None) == needs_l
+
+
+# ---------------------------------------------------------------- CSV fixtures (hand-written)
+
+LAYOUTS = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "layouts"
+VOWELS = LAYOUTS.parent / "japanese_vowels" / "train"
+
+
+def _csv_reader(pattern, lo, hi):
+    from seqdata.readers.csv import CSVSequenceRecordReader
+    from seqdata.splits import NumberedFileInputSplit
+    r = CSVSequenceRecordReader()
+    r.initialize(NumberedFileInputSplit(str(pattern), lo, hi))
+    return r
+
+
+def _layout_cases():
+    if not (LAYOUTS / "expected.json").exists():
+        return []
+    spec = json.loads((LAYOUTS / "expected.json").read_text())
+    return [(name, mode, case) for name, case in spec.items() if not name.startswith("_")
+            for mode in list(case["modes"]) + case["raises_in_modes"]]
+
+
+@pytest.mark.parametrize("name, mode, case", _layout_cases(),
+                         ids=[f"{n}-{m}" for n, m, _ in _layout_cases()])
+def test_guide_layouts_match_hand_written_expectations(name, mode, case):
+    cfg = case["iterator"]
+    feats = _csv_reader(LAYOUTS / case["features"], case["min_idx"], case["max_idx"])
+    if cfg["form"] == "one_reader":
+        it = Iter(feats, cfg["mini_batch_size"], cfg["num_possible_labels"],
+                  cfg["label_index"], cfg["regression"])
+    else:
+        labs = _csv_reader(LAYOUTS / case["labels"], case["min_idx"], case["max_idx"])
+        it = Iter(feats, labs, cfg["mini_batch_size"], cfg["num_possible_labels"],
+                  cfg["regression"], AlignmentMode[mode])
+    if mode in case["raises_in_modes"]:
+        with pytest.raises(AlignmentError, match="ALIGN_START or AlignmentMode.ALIGN_END"):
+            it.next()
+        return
+    (ds,) = list(it)
+    expected = case["modes"][mode]
+    for key in ("features", "labels", "features_mask", "labels_mask"):
+        got = getattr(ds, key)
+        if expected[key] is None:
+            assert got is None, key
+        else:
+            np.testing.assert_array_equal(got, np.array(expected[key], np.float32), key)
+
+
+@pytest.mark.skipif(not VOWELS.exists(), reason="Japanese Vowels fixture not present")
+def test_japanese_vowels_train_align_end_many_to_one():
+    feats = _csv_reader(VOWELS / "features" / "%d.csv", 0, 269)
+    labs = _csv_reader(VOWELS / "labels" / "%d.csv", 0, 269)
+    it = Iter(feats, labs, 32, 9, alignment_mode=AlignmentMode.ALIGN_END)
+    assert len(it) == 9 and it.input_columns() == 12 and it.total_outcomes() == 9
+    n = 0
+    for ds in it:
+        n += ds.num_examples()
+        assert ds.features.shape[1] == 12 and ds.labels.shape[1] == 9
+        f_mask = (np.ones(ds.features.shape[::2], np.float32) if ds.features_mask is None
+                  else ds.features_mask)
+        last = f_mask.shape[1] - 1 - np.argmax(f_mask[:, ::-1], axis=1)
+        assert (f_mask.sum(axis=1) >= 7).all() and (f_mask.sum(axis=1) <= 29).all()
+        assert (ds.labels_mask.sum(axis=1) == 1).all()
+        assert (ds.labels_mask.argmax(axis=1) == last).all()   # label at its own last step
+        assert (ds.labels.sum(axis=(1, 2)) == 1).all()
+    assert n == 270
