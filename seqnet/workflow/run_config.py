@@ -240,6 +240,8 @@ _NETWORK = {
     "tbptt_backward_length": (int, None, _at_least(1)),
     "data_type": (str, None, _choice("float32", "float64")),
     "weight_init": (str, None),
+    "input_type": (dict, None),
+    "input_preprocessors": (dict, None),
 }
 
 _RUN = {
@@ -426,3 +428,23 @@ def dump_toml(table: Mapping[str, Any]) -> str:
 def _is_table_like(value: Any) -> bool:
     return isinstance(value, dict) or (
         isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value))
+
+
+def load_data_config(path: str | os.PathLike) -> DataConfig:
+    """Read the ``[data]`` table of a TOML file (a run file or one with only ``[data]``).
+
+    ``seqnet evaluate`` uses this: a run file works as is, its other tables are not read.
+    """
+    path = Path(path)
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigurationError(f"{path}: cannot read the data file ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigurationError(f"{path}: not valid TOML: {e}") from None
+    if "data" not in table:
+        raise ConfigurationError(f"{path}: data: required table is missing")
+    try:
+        return _data(table["data"], os.fspath(path.resolve().parent))
+    except ConfigurationError as e:
+        raise ConfigurationError(f"{path}: {e}") from None

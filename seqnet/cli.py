@@ -1,0 +1,152 @@
+"""The ``seqnet`` command line: train, evaluate, predict, sample.
+
+Thin by design: each command parses its options and calls one function of
+:mod:`seqnet.workflow`. Exit codes: 0 ok, 1 bad input (a seqnet or seqdata error, printed as
+one line), 2 usage.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from typing import Any, Callable
+
+import click
+
+from seqdata.errors import SeqDataError
+from seqnet.errors import SeqNetError
+
+
+def _errors_as_exit_1(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Print our own errors as one line and exit 1 (click itself exits 2 on usage errors)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (SeqNetError, SeqDataError) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="seqdl", message="seqnet %(version)s")
+def main() -> None:
+    """Train and run recurrent networks on sequence files (DL4J names, PyTorch underneath)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+
+
+@main.command()
+@click.argument("run_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--resume", is_flag=True,
+              help="Continue the run in the output folder from its last completed epoch.")
+@click.option("--overwrite", is_flag=True, help="Start over in an output folder that holds a run.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Override run.epochs (e.g. to extend a finished run with --resume).")
+@click.option("--output", type=click.Path(file_okay=False), default=None,
+              help="Override run.output (relative to the current directory).")
+@click.option("--no-progress", is_flag=True, help="No progress bars (one line per epoch only).")
+@_errors_as_exit_1
+def train(run_file: str, resume: bool, overwrite: bool, epochs: int | None, output: str | None,
+          no_progress: bool) -> None:
+    """Train the network described by RUN_FILE (TOML: [data], [network], [run]).
+
+    Writes checkpoints, best.zip, model.zip, metrics.jsonl, loss.png, confusion.png and the
+    resolved config.toml into the run's output folder, then prints the test evaluation.
+    """
+    import dataclasses
+    import os
+
+    from seqnet.workflow.run_config import load_run_config
+    from seqnet.workflow.train import train as run_training
+
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    config = load_run_config(run_file)
+    changes: dict[str, Any] = {}
+    if output is not None:
+        changes["output"] = os.path.abspath(output)
+    if no_progress:
+        changes["progress"] = False
+    if changes:
+        config = dataclasses.replace(config, run=dataclasses.replace(config.run, **changes))
+    result = run_training(config, resume=resume, overwrite=overwrite, epochs=epochs,
+                          echo=click.echo)
+    if result.test is not None:
+        click.echo(result.test.stats())
+        if config.data.task == "classification":
+            click.echo(f"test accuracy: {result.test.accuracy():.4f} "
+                       f"({result.test_model} model, {result.epochs_completed} epochs)")
+    click.echo(f"output: {result.output}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("data_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--split", type=click.Choice(["test", "validation", "train"]), default=None,
+              help="Which [data.<split>] to evaluate (default: test, else validation, else "
+                   "train).")
+@_errors_as_exit_1
+def evaluate(model: str, data_file: str, split: str | None) -> None:
+    """Evaluate MODEL (a saved zip) on the data of DATA_FILE (a TOML file with [data])."""
+    from seqnet.workflow.evaluate import evaluate_model
+
+    evaluation = evaluate_model(model, data_file, split)
+    click.echo(evaluation.stats())
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("input_path", metavar="INPUT")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .csv (with a header) or .npy.")
+@click.option("--range", "value_range", type=(int, int), default=None,
+              help="MIN MAX, inclusive, for a '%d' INPUT pattern.")
+@click.option("--skip-lines", type=click.IntRange(min=0), default=0)
+@click.option("--delimiter", default=",", show_default=True)
+@click.option("--per-step", is_flag=True,
+              help="Every real step instead of each sequence's last step.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@_errors_as_exit_1
+def predict(model: str, input_path: str, out: str, value_range: tuple[int, int] | None,
+            skip_lines: int, delimiter: str, per_step: bool, batch_size: int) -> None:
+    """Run MODEL over INPUT (a CSV file, a directory, or a '%d' pattern with --range)."""
+    from seqnet.workflow.model_io import load_model
+    from seqnet.workflow.predict import input_reader, predict as run_predict, write_predictions
+
+    net, extras = load_model(model)
+    reader = input_reader(input_path, value_range, skip_lines, delimiter)
+    predictions = run_predict(net, reader, extras.get("normalizer"), batch_size)
+    rows = write_predictions(predictions, out, per_step)
+    click.echo(f"wrote {rows} {'rows' if out.endswith('.csv') else 'sequences'} "
+               f"for {len(predictions.sources)} sequences to {out}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--prime", required=True, help="Text to start from (characters of the corpus).")
+@click.option("--length", type=click.IntRange(min=0), required=True,
+              help="Characters to generate after the prime.")
+@click.option("--num-samples", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True)
+@click.option("--seed", type=int, default=None, help="Seed of the sampling RNG.")
+@_errors_as_exit_1
+def sample(model: str, prime: str, length: int, num_samples: int, temperature: float,
+           seed: int | None) -> None:
+    """Generate text from a character MODEL, continuing --prime with rnn_time_step."""
+    from seqnet.errors import ModelFileError
+    from seqnet.workflow.model_io import load_model
+    from seqnet.workflow.sample import sample_characters
+
+    net, extras = load_model(model)
+    vocabulary = extras.get("vocabulary")
+    if vocabulary is None:
+        raise ModelFileError(f"{model}: expected a character model (one saved with its "
+                             "character vocabulary), found none")
+    for text in sample_characters(net, vocabulary, prime, length, num_samples, temperature,
+                                  seed):
+        click.echo(prime + text)

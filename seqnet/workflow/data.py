@@ -1,0 +1,152 @@
+"""Readers, iterators and the normaliser of a run, built from its ``[data]`` table.
+
+A split is either a pair of ``%d`` patterns over an inclusive range (``CSVSequenceRecordReader``
+over ``NumberedFileInputSplit``) or a packed store (``SequenceStore``), optionally restricted to
+a range of its sequences. Both plug into the same ``SequenceRecordReaderDataSetIterator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
+from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
+from seqnet.errors import ConfigurationError
+from seqnet.workflow.run_config import DataConfig, SplitConfig
+
+
+class SubsetReader(SequenceRecordReader):
+    """The sequences ``indices`` of another reader, in that order (a range of a store).
+
+    >>> from seqdata.readers.base import CollectionSequenceRecordReader
+    >>> r = SubsetReader(CollectionSequenceRecordReader([[1], [2], [3]]), [2, 0])
+    >>> r.initialize(); [rec.values.tolist() for rec in r]
+    [[[3.0]], [[1.0]]]
+    """
+
+    def __init__(self, inner: SequenceRecordReader, indices: Sequence[int]) -> None:
+        self._inner = inner
+        self._indices = list(indices)
+
+    def initialize(self, split: object = None) -> None:
+        self._inner.initialize()
+        self.reset()
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+        return self._inner.load_sequences([self._indices[i] for i in indices])
+
+    def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
+        return self._inner.load_ragged([self._indices[i] for i in indices])
+
+
+def split_readers(data: DataConfig, split: SplitConfig
+                  ) -> tuple[SequenceRecordReader, SequenceRecordReader | None]:
+    """The feature reader and the label reader (``None`` for the one-reader form)."""
+    if split.store is not None:
+        from seqdata.store.reader import SequenceStore
+
+        store = SequenceStore(split.store)
+        features = store.reader("features")
+        labels = store.reader("labels") if "labels" in store.roles else None
+        if split.range is not None:
+            low, high = split.range
+            if high >= len(store):
+                raise ConfigurationError(
+                    f"range [{low}, {high}] of store {split.store}: expected indices below "
+                    f"its {len(store)} sequences")
+            features = SubsetReader(features, range(low, high + 1))
+            labels = SubsetReader(labels, range(low, high + 1)) if labels is not None else None
+        features.initialize()
+        if labels is not None:
+            labels.initialize()
+        return features, labels
+
+    from seqdata.readers.csv import CSVSequenceRecordReader
+    from seqdata.splits import NumberedFileInputSplit
+
+    low, high = split.range
+    features = CSVSequenceRecordReader(skip_num_lines=data.skip_lines, delimiter=data.delimiter)
+    features.initialize(NumberedFileInputSplit(split.features, low, high))
+    if split.labels is None:
+        return features, None
+    labels = CSVSequenceRecordReader(skip_num_lines=data.label_skip_lines,
+                                     delimiter=data.delimiter)
+    labels.initialize(NumberedFileInputSplit(split.labels, low, high))
+    return features, labels
+
+
+def make_iterator(data: DataConfig, readers: tuple[SequenceRecordReader,
+                                                   SequenceRecordReader | None],
+                  *, shuffle: bool = False, seed: int | None = None,
+                  normalizer: Any = None) -> SequenceRecordReaderDataSetIterator:
+    """One iterator over ``readers`` (from :func:`split_readers`), with ``normalizer`` as its
+    pre-processor. ``shuffle`` with ``seed`` fixes this iterator's order."""
+    features, labels = readers
+    regression = data.task == "regression"
+    num_labels = data.num_classes if data.num_classes is not None else -1
+    options: dict[str, Any] = {"shuffle": True, "seed": seed} if shuffle else {}
+    if labels is None:
+        if data.label_index is None:
+            raise ConfigurationError("data.label_index: required when a split gives no labels")
+        it = SequenceRecordReaderDataSetIterator(features, data.batch_size, num_labels,
+                                                 data.label_index, regression=regression,
+                                                 **options)
+    else:
+        it = SequenceRecordReaderDataSetIterator(
+            features, labels, data.batch_size, num_labels, regression=regression,
+            alignment_mode=AlignmentMode[data.alignment], **options)
+    if normalizer is not None:
+        it.set_pre_processor(normalizer)
+    return it
+
+
+def fit_normalizer(data: DataConfig, iterator: SequenceRecordReaderDataSetIterator) -> Any:
+    """The configured normaliser fitted on ``iterator`` (the training split), or ``None``."""
+    if data.normalizer == "none":
+        return None
+    from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize
+
+    cls = NormalizerStandardize if data.normalizer == "standardize" else NormalizerMinMaxScaler
+    normalizer = cls(fit_label=data.normalize_labels)
+    normalizer.fit(iterator)
+    return normalizer
+
+
+@dataclass
+class RunData:
+    """The readers of every configured split and the fitted normaliser."""
+
+    data: DataConfig
+    readers: dict[str, tuple[SequenceRecordReader, SequenceRecordReader | None]]
+    normalizer: Any
+
+    def iterator(self, split: str, *, shuffle: bool = False,
+                 seed: int | None = None) -> SequenceRecordReaderDataSetIterator:
+        return make_iterator(self.data, self.readers[split], shuffle=shuffle, seed=seed,
+                             normalizer=self.normalizer)
+
+    @property
+    def eval_split(self) -> str | None:
+        """``"validation"`` when configured, else ``"test"`` when configured, else ``None``."""
+        for name in ("validation", "test"):
+            if name in self.readers:
+                return name
+        return None
+
+
+def load_run_data(data: DataConfig, splits: Sequence[str] = ("train", "validation", "test"),
+                  normalizer: Any = None) -> RunData:
+    """Open the readers of ``splits`` (those configured) and fit the normaliser on ``train``
+    unless one is given (a model file carries its own)."""
+    readers = {}
+    for name in splits:
+        split = getattr(data, name)
+        if split is not None:
+            readers[name] = split_readers(data, split)
+    if normalizer is None and "train" in readers:
+        normalizer = fit_normalizer(data, make_iterator(data, readers["train"]))
+    return RunData(data=data, readers=readers, normalizer=normalizer)

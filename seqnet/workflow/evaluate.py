@@ -1,0 +1,36 @@
+"""``seqnet evaluate``: a saved model on the data of a TOML file's ``[data]`` table."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from seqnet.errors import ConfigurationError
+from seqnet.workflow.data import load_run_data
+from seqnet.workflow.model_io import load_model
+from seqnet.workflow.run_config import load_data_config
+from seqnet.workflow.train import evaluate
+
+
+def evaluate_model(model: str | os.PathLike, data_file: str | os.PathLike,
+                   split: str | None = None) -> Any:
+    """``Evaluation`` (classification) or ``RegressionEvaluation`` of ``model`` on ``split``.
+
+    The default split is test, else validation, else train. The model's stored normaliser is
+    used; a model saved without one gets the data file's normaliser fitted on its train split.
+    """
+    data = load_data_config(data_file)
+    if split is None:
+        split = next((s for s in ("test", "validation", "train") if getattr(data, s)), None)
+    if split is None or getattr(data, split) is None:
+        raise ConfigurationError(f"{data_file}: expected a [data.{split}] table to evaluate")
+    net, extras = load_model(model)
+    normalizer = extras.get("normalizer")
+    splits = (split,) if normalizer is not None or data.normalizer == "none" else \
+        tuple(dict.fromkeys((split, "train")))
+    if normalizer is None and data.normalizer != "none" and data.train is None:
+        raise ConfigurationError(
+            f"{data_file}: data.normalizer = {data.normalizer!r} but the model has no stored "
+            "normaliser and there is no [data.train] to fit one on")
+    run_data = load_run_data(data, splits, normalizer=normalizer)
+    return evaluate(net, run_data.iterator(split), data.task)

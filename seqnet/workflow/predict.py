@@ -1,0 +1,128 @@
+"""``seqnet predict``: run a saved model over sequence files and write its outputs.
+
+INPUT is one CSV file, a directory of CSV files (sorted by path), or a ``%d`` pattern with an
+inclusive range. The model's stored normaliser is applied to the features. Output:
+
+- per sequence (default): the output at each sequence's last real step, ``[N, nOut]``;
+- per step (``per_step=True``): every real step, ``[N, nOut, T]`` (NPY, zero-padded at the
+  end) or one CSV row per real step.
+
+A ``.csv`` file gets a header: ``source`` (and ``step`` per step), then ``predicted_class``
+for a softmax output layer, then ``out_0 .. out_{nOut-1}``. A ``.npy`` file holds the float32
+array only.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seqnet.errors import ConfigurationError
+
+
+@dataclass
+class Predictions:
+    """Outputs of a model over a list of sequences."""
+
+    sources: list[str]
+    outputs: np.ndarray          # [N, nOut, T], zero at padded steps
+    lengths: np.ndarray          # [N] real steps per sequence
+    classification: bool
+
+    def last_step(self) -> np.ndarray:
+        """``[N, nOut]``: each sequence's output at its last real step."""
+        return self.outputs[np.arange(len(self.lengths)), :, self.lengths - 1]
+
+
+def input_reader(path: str, value_range: tuple[int, int] | None = None, skip_lines: int = 0,
+                 delimiter: str = ","):
+    """A CSV sequence reader over a file, a directory or a ``%d`` pattern."""
+    from seqdata.readers.csv import CSVSequenceRecordReader
+    from seqdata.splits import FileSplit, ListSplit, NumberedFileInputSplit
+
+    if "%" in path:
+        if value_range is None:
+            raise ConfigurationError(f"{path}: a '%d' pattern needs --range MIN MAX")
+        split = NumberedFileInputSplit(path, *value_range)
+    elif os.path.isdir(path):
+        split = FileSplit(path, allow_formats=["csv"])
+    elif os.path.isfile(path):
+        split = ListSplit([path])
+    else:
+        raise ConfigurationError(f"{path}: expected a CSV file, a directory or a '%d' pattern, "
+                                 "found nothing there")
+    reader = CSVSequenceRecordReader(skip_num_lines=skip_lines, delimiter=delimiter)
+    reader.initialize(split)
+    return reader
+
+
+def is_classifier(net: Any) -> bool:
+    """Whether the output layer is softmax (its outputs are class probabilities)."""
+    return str(getattr(net.conf.layers[-1], "activation", "")).lower() == "softmax"
+
+
+def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32) -> Predictions:
+    """Outputs of ``net`` for every sequence of ``reader``, from a zero state each."""
+    from seqdata.iterator import SequenceRecordReaderDataSetIterator
+
+    it = SequenceRecordReaderDataSetIterator(reader, batch_size, -1, -1, collect_meta_data=True)
+    if normalizer is not None:
+        it.set_pre_processor(normalizer)
+    outputs, lengths, sources = [], [], []
+    for ds in it:
+        mask = ds.features_mask
+        out = np.asarray(net.output(ds.features, features_mask=mask))
+        n, _, t = out.shape
+        real = np.full(n, t, dtype=np.int64) if mask is None else \
+            np.asarray(mask).sum(axis=1).astype(np.int64)
+        if mask is not None:
+            out = out * np.asarray(mask)[:, None, :]
+        outputs.append(out)
+        lengths.append(real)
+        sources.extend(_source(m) for m in ds.example_meta_data)
+    width = max(o.shape[2] for o in outputs)
+    padded = np.concatenate([np.pad(o, ((0, 0), (0, 0), (0, width - o.shape[2])))
+                             for o in outputs]).astype(np.float32)
+    return Predictions(sources=sources, outputs=padded, lengths=np.concatenate(lengths),
+                       classification=is_classifier(net))
+
+
+def _source(meta: Any) -> str:
+    for name in ("source", "features_source"):
+        if hasattr(meta, name):
+            return str(getattr(meta, name))
+    if isinstance(meta, dict):
+        return str(meta.get("source", meta.get("features_source", meta)))
+    return str(meta)
+
+
+def write_predictions(predictions: Predictions, path: str, per_step: bool = False) -> int:
+    """Write to ``path`` (``.csv`` or ``.npy``); returns the number of rows (or sequences)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".csv", ".npy"):
+        raise ConfigurationError(f"--out {path}: expected a .csv or .npy file name")
+    if ext == ".npy":
+        array = predictions.outputs if per_step else predictions.last_step()
+        np.save(path, array.astype(np.float32))
+        return len(array)
+    n_out = predictions.outputs.shape[1]
+    header = ["source"] + (["step"] if per_step else [])
+    header += ["predicted_class"] if predictions.classification else []
+    header += [f"out_{k}" for k in range(n_out)]
+    rows = 0
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for i, source in enumerate(predictions.sources):
+            steps = range(predictions.lengths[i]) if per_step else [predictions.lengths[i] - 1]
+            for t in steps:
+                values = predictions.outputs[i, :, t]
+                row: list[Any] = [source] + ([t] if per_step else [])
+                row += [int(np.argmax(values))] if predictions.classification else []
+                writer.writerow(row + [f"{v:.7g}" for v in values])
+                rows += 1
+    return rows

@@ -1,0 +1,367 @@
+"""The train loop of ``seqnet train``: epochs, evaluation, checkpoints, early stopping, resume.
+
+What a run writes into its output folder::
+
+    config.toml                 the resolved run file (defaults filled in, absolute paths)
+    checkpoints/epoch_NNNN.zip  model + updater after each epoch (the newest keep_checkpoints)
+    model.zip                   the model after the latest epoch
+    best.zip                    the model with the best evaluation metric so far
+    state.json                  what --resume needs: epoch, checkpoint, RNG states, history
+    metrics.jsonl               one JSON line per epoch: train score, eval metrics, seconds
+    loss.png                    train score and eval metric per epoch
+    confusion.png               the final confusion matrix (classification)
+
+>>> sorted(OUTPUT_FILES)[:3]
+['best.zip', 'config.toml', 'confusion.png']
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from seqnet.errors import ConfigurationError, StateError, TrainingError
+from seqnet.workflow import plots
+from seqnet.workflow.build import build_configuration
+from seqnet.workflow.data import RunData, load_run_data
+from seqnet.workflow.model_io import load_model, save_model
+from seqnet.workflow.run_config import LOWER_IS_BETTER, RunConfig, dump_toml
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FILES = ("config.toml", "checkpoints", "model.zip", "best.zip", "state.json",
+                "metrics.jsonl", "loss.png", "confusion.png")
+STATE_VERSION = 1
+
+# NOTE [ Why a resumed run ends where an uninterrupted one would ]
+# Everything that decides the next epoch is restored: parameters and updater state (the
+# checkpoint zip), the epoch counter, and the global torch / numpy / Python RNG states at the
+# end of the epoch (state.json). The training order is not a stateful RNG at all: epoch e
+# (from 0) iterates a fresh iterator shuffled with seed + e, which is exactly what one
+# long-lived iterator does in epoch e. state.json is replaced atomically after the checkpoint
+# is complete, so it is the commit point: a run killed at any moment resumes from the last
+# epoch whose state.json was written.
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or early-stopped) run produced."""
+
+    output: Path
+    epochs_completed: int
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    stopped_early: bool
+    test: Any = None             # Evaluation / RegressionEvaluation on the test split
+    test_model: str | None = None  # "best" or "final": which model the test numbers are for
+    network: Any = field(default=None, repr=False)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: non-finite numbers are written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def rng_state() -> dict[str, Any]:
+    """The global torch, numpy and Python RNG states as JSON-able values."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii"),
+            "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+            "python": [version, list(internal), gauss]}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    raw = np.frombuffer(base64.b64decode(state["torch"]), dtype=np.uint8).copy()
+    torch.set_rng_state(torch.from_numpy(raw))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def metric_values(evaluation: Any, task: str) -> dict[str, float]:
+    """The per-epoch metrics logged for an evaluation."""
+    if task == "classification":
+        return {"accuracy": evaluation.accuracy(), "f1": evaluation.f1(),
+                "precision": evaluation.precision(), "recall": evaluation.recall()}
+    return {"mse": evaluation.average_mean_squared_error(),
+            "mae": evaluation.average_mean_absolute_error(),
+            "rmse": evaluation.average_root_mean_squared_error(),
+            "r2": evaluation.average_r_squared()}
+
+
+def evaluate(net: Any, iterator: Any, task: str) -> Any:
+    """``net.evaluate`` or ``net.evaluate_regression`` as the task needs."""
+    return net.evaluate(iterator) if task == "classification" else \
+        net.evaluate_regression(iterator)
+
+
+def _improved(value: float | None, best: float | None, metric: str) -> bool:
+    if value is None or not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value < best if metric in LOWER_IS_BETTER else value > best
+
+
+def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = sorted(set(old) | set(new))
+    out = []
+    for k in keys:
+        path = f"{prefix}.{k}" if prefix else k
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_config_differences(a, b, path))
+        elif a != b:
+            out.append(path)
+    return out
+
+
+# NOTE [ What may change on --resume ]
+# A resumed run must be the same run, so the resolved configuration has to match the one
+# stored in config.toml, except for how long it runs and how it reports.
+_RESUMABLE_CHANGES = {"run.epochs", "run.progress", "run.early_stopping_patience"}
+
+
+# --------------------------------------------------------------------------- the trainer
+
+class Trainer:
+    """Runs one training run described by a :class:`RunConfig` (see :func:`train`)."""
+
+    def __init__(self, config: RunConfig, echo: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.out = Path(config.run.output)
+        self.echo = echo or (lambda message: log.info(message))
+        self.task = config.data.task
+        self.metric = config.run.metric
+
+    # ------------------------------------------------------------------ setup
+
+    def _prepare_output(self, resume: bool, overwrite: bool) -> dict[str, Any] | None:
+        state_path = self.out / "state.json"
+        resolved = self.config.to_dict()
+        if resume:
+            if not state_path.exists():
+                raise StateError(f"{self.out}: expected a run to resume (state.json), found "
+                                 "none; start it without --resume")
+            stored = _read_toml(self.out / "config.toml")
+            changed = [k for k in _config_differences(stored, resolved)
+                       if k not in _RESUMABLE_CHANGES]
+            if changed:
+                raise ConfigurationError(
+                    f"{self.out}: --resume needs the run file the run started with; these keys "
+                    f"differ from {self.out / 'config.toml'}: {', '.join(changed)}")
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            if state.get("version") != STATE_VERSION:
+                raise StateError(f"{state_path}: expected state version {STATE_VERSION}, "
+                                 f"found {state.get('version')!r}")
+            _atomic_write_text(self.out / "config.toml", dump_toml(resolved))
+            return state
+        if state_path.exists() and not overwrite:
+            raise StateError(f"{self.out}: already holds a run (state.json); continue it with "
+                             "--resume, start over with --overwrite, or choose another output")
+        if overwrite:
+            for name in OUTPUT_FILES:
+                target = self.out / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        (self.out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(self.out / "config.toml", dump_toml(resolved))
+        return None
+
+    def _network(self, data: RunData, state: dict[str, Any] | None) -> Any:
+        if state is not None:
+            net, _ = load_model(self.out / state["checkpoint"])
+            return net
+        from seqnet.network import MultiLayerNetwork
+
+        probe = data.iterator("train")
+        conf = build_configuration(self.config.network, n_in=probe.input_columns(),
+                                   n_out=probe.total_outcomes() or None)
+        torch.manual_seed(self.config.network.seed)
+        net = MultiLayerNetwork(conf)
+        net.init()
+        return net
+
+    # ------------------------------------------------------------------ one epoch
+
+    def _fit_epoch(self, net: Any, data: RunData, epoch: int) -> float:
+        from tqdm.auto import tqdm
+
+        it = data.iterator("train", shuffle=self.config.data.shuffle,
+                           seed=self.config.network.seed + epoch)
+        total, count = 0.0, 0
+        with tqdm(total=len(it), desc=f"epoch {epoch + 1}/{self.config.run.epochs}",
+                  unit="batch", leave=False, disable=not self.config.run.progress) as bar:
+            for ds in it:
+                net.fit(ds)
+                score = float(net.score_value)
+                if not math.isfinite(score):
+                    raise TrainingError(f"epoch {epoch + 1}: the score became {score} after "
+                                        f"{net.iteration_count} updates; lower the learning "
+                                        "rate or clip gradients")
+                n = ds.num_examples()
+                total += score * n
+                count += n
+                bar.set_postfix(score=f"{total / count:.4f}")
+                bar.update(1)
+        return total / max(count, 1)
+
+    def _checkpoint(self, net: Any, data: RunData, epoch: int) -> str:
+        name = f"checkpoints/epoch_{epoch:04d}.zip"
+        save_model(net, self.out / name, normalizer=data.normalizer)
+        return name
+
+    def _prune_checkpoints(self, keep: str) -> None:
+        files = sorted((self.out / "checkpoints").glob("epoch_*.zip"))
+        for old in files[:-self.config.run.keep_checkpoints]:
+            if old.name != Path(keep).name:
+                old.unlink()
+
+    def _write_metrics(self, history: list[dict[str, Any]]) -> None:
+        _atomic_write_text(self.out / "metrics.jsonl",
+                           "".join(json.dumps(h) + "\n" for h in history))
+        if plots.have_matplotlib():
+            plots.plot_history(history, self.metric, self.out / "loss.png")
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self, resume: bool = False, overwrite: bool = False) -> TrainResult:
+        state = self._prepare_output(resume, overwrite)
+        if not plots.have_matplotlib():
+            log.warning("matplotlib is not installed: loss.png and confusion.png are skipped "
+                        "(pip install 'seqdl[plot]')")
+        data = load_run_data(self.config.data)
+        if "train" not in data.readers:
+            raise ConfigurationError(f"{self.config.source}: seqnet train needs [data.train]")
+        net = self._network(data, state)
+        history: list[dict[str, Any]] = list(state["history"]) if state else []
+        start_epoch = state["epoch"] if state else 0
+        best_epoch = state["best_epoch"] if state else None
+        best_value = state["best_value"] if state else None
+        bad_epochs = state["bad_epochs"] if state else 0
+        stopped = state["stopped_early"] if state else False
+        if state:
+            set_rng_state(state["rng"])
+            self.echo(f"resuming {self.out} after epoch {start_epoch}")
+        else:
+            # The first epoch's RNG stream (dropout) depends only on the seed.
+            torch.manual_seed(self.config.network.seed)
+        eval_split = data.eval_split
+        patience = self.config.run.early_stopping_patience
+        epoch = start_epoch
+        for epoch in range(start_epoch, self.config.run.epochs):
+            if stopped:
+                break
+            started = time.perf_counter()
+            train_score = self._fit_epoch(net, data, epoch)
+            record: dict[str, Any] = {"epoch": epoch + 1, "train_score": train_score}
+            value = None
+            if eval_split is not None:
+                evaluation = evaluate(net, data.iterator(eval_split), self.task)
+                metrics = metric_values(evaluation, self.task)
+                record["eval_split"] = eval_split
+                record.update({k: _finite(float(v)) for k, v in metrics.items()})
+                value = record[self.metric]
+            record["seconds"] = round(time.perf_counter() - started, 3)
+            record["iterations"] = int(net.iteration_count)
+            history.append(record)
+            checkpoint = self._checkpoint(net, data, epoch + 1)
+            if eval_split is None or _improved(value, best_value, self.metric):
+                best_epoch, best_value, bad_epochs = epoch + 1, value, 0
+                shutil.copyfile(self.out / checkpoint, self.out / "best.zip.tmp")
+                os.replace(self.out / "best.zip.tmp", self.out / "best.zip")
+            else:
+                bad_epochs += 1
+            stopped = patience > 0 and bad_epochs >= patience
+            self._write_metrics(history)
+            _atomic_write_text(self.out / "state.json", json.dumps({
+                "version": STATE_VERSION, "epoch": epoch + 1, "checkpoint": checkpoint,
+                "best_epoch": best_epoch, "best_value": best_value, "bad_epochs": bad_epochs,
+                "stopped_early": stopped, "rng": rng_state(), "history": history}))
+            shutil.copyfile(self.out / checkpoint, self.out / "model.zip.tmp")
+            os.replace(self.out / "model.zip.tmp", self.out / "model.zip")
+            self._prune_checkpoints(checkpoint)
+            self.echo(_epoch_line(record, self.config.run.epochs, self.metric))
+            if stopped:
+                self.echo(f"early stopping: no better {eval_split} {self.metric} for "
+                          f"{patience} epochs (best: epoch {best_epoch})")
+        return self._finish(net, data, history, best_epoch, stopped)
+
+    def _finish(self, net: Any, data: RunData, history: list[dict[str, Any]],
+                best_epoch: int | None, stopped: bool) -> TrainResult:
+        result = TrainResult(output=self.out, epochs_completed=len(history), history=history,
+                             best_epoch=best_epoch, stopped_early=stopped, network=net)
+        if "test" not in data.readers:
+            return result
+        # NOTE [ Which model the test numbers are for ]
+        # With a validation split the best model was chosen on it, so the test split gives an
+        # unbiased number for that model. Without one, "best" was chosen on the test split
+        # itself, which would flatter it: then the final model is tested.
+        model = net
+        result.test_model = "final"
+        if "validation" in data.readers and (self.out / "best.zip").exists():
+            model, _ = load_model(self.out / "best.zip")
+            result.test_model = "best"
+        result.test = evaluate(model, data.iterator("test"), self.task)
+        if self.task == "classification" and plots.have_matplotlib():
+            plots.plot_confusion(result.test.confusion_matrix(), self.out / "confusion.png",
+                                 result.test.labels_list)
+        return result
+
+
+def _epoch_line(record: dict[str, Any], epochs: int, metric: str) -> str:
+    line = f"epoch {record['epoch']:>3}/{epochs}  train score {record['train_score']:.5f}"
+    if "eval_split" in record:
+        value = record[metric]
+        shown = "nan" if value is None else f"{value:.4f}"
+        line += f"  {record['eval_split']} {metric} {shown}"
+    return line + f"  ({record['seconds']:.1f} s)"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise StateError(f"{path}: cannot read the stored run configuration ({e})") from None
+
+
+def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False,
+          epochs: int | None = None, echo: Callable[[str], None] | None = None) -> TrainResult:
+    """Train as ``config`` says; ``epochs`` overrides ``run.epochs`` (e.g. to extend a run).
+
+    With ``resume`` the run continues from its last completed epoch and ends with the same
+    parameters an uninterrupted run would have.
+    """
+    if epochs is not None:
+        config = dataclasses.replace(config, run=dataclasses.replace(config.run, epochs=epochs))
+    return Trainer(config, echo).run(resume=resume, overwrite=overwrite)
