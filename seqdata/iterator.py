@@ -354,6 +354,17 @@ class SequenceRecordReaderDataSetIterator:
         """Stop the prefetch thread, if any (also done by reset() and garbage collection)."""
         self._close_prefetcher()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (pickled into a DataLoader worker, say) starts its epoch afresh: locks and
+        # the prefetch thread belong to this process.
+        state = dict(self.__dict__)
+        state.update(_lock=None, _prefetcher=None, _plan=None, _position=0)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __del__(self) -> None:
         prefetcher = self.__dict__.get("_prefetcher")
         if prefetcher is not None:

@@ -637,3 +637,14 @@ def test_japanese_vowels_train_align_end_many_to_one():
         assert (ds.labels_mask.argmax(axis=1) == last).all()   # label at its own last step
         assert (ds.labels.sum(axis=(1, 2)) == 1).all()
     assert n == 270
+
+
+def test_pickled_iterator_gives_the_same_epoch():
+    import pickle
+    it = make_iter(7, 3, shuffle=True, seed=4, prefetch=1)
+    it.next()
+    copy = pickle.loads(pickle.dumps(it))
+    a, b = list(it), list(copy)                    # both continue with epoch 1
+    assert len(a) == len(b) == 3 and it.epoch == copy.epoch == 1
+    for x, y in zip(a, b):
+        assert_same(x, y)
