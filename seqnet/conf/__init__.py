@@ -1,0 +1,1 @@
+"""Configuration objects of seqnet: layers, updaters, preprocessors, the network configuration."""

@@ -1,0 +1,83 @@
+"""DL4J's configuration enums, as string-valued Python enums.
+
+>>> LossFunction("MCXENT") is LossFunction.MCXENT
+True
+>>> BackpropType.TRUNCATED_BPTT.value
+'TRUNCATED_BPTT'
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class _Named(str, enum.Enum):
+    """A string enum whose JSON form is its name (``"MCXENT"``)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class BackpropType(_Named):
+    """Full backpropagation through time, or truncated BPTT (``tbptt_*_length``)."""
+
+    STANDARD = "STANDARD"
+    TRUNCATED_BPTT = "TRUNCATED_BPTT"
+
+
+class LossFunction(_Named):
+    """Per-step losses of the output layers (DL4J's ``LossFunctions.LossFunction``)."""
+
+    MCXENT = "MCXENT"
+    NEGATIVELOGLIKELIHOOD = "NEGATIVELOGLIKELIHOOD"
+    MSE = "MSE"
+    L2 = "L2"
+    L1 = "L1"
+    XENT = "XENT"
+
+
+class GradientNormalization(_Named):
+    """DL4J's gradient normalisation / clipping modes, applied per layer before the update."""
+
+    NONE = "NONE"
+    RENORMALIZE_L2_PER_LAYER = "RENORMALIZE_L2_PER_LAYER"
+    RENORMALIZE_L2_PER_PARAM_TYPE = "RENORMALIZE_L2_PER_PARAM_TYPE"
+    CLIP_ELEMENT_WISE_ABSOLUTE_VALUE = "CLIP_ELEMENT_WISE_ABSOLUTE_VALUE"
+    CLIP_L2_PER_LAYER = "CLIP_L2_PER_LAYER"
+    CLIP_L2_PER_PARAM_TYPE = "CLIP_L2_PER_PARAM_TYPE"
+
+
+class WeightInit(_Named):
+    """Weight initialisation schemes (DL4J names; fan-in/fan-out as DL4J computes them)."""
+
+    XAVIER = "XAVIER"
+    XAVIER_UNIFORM = "XAVIER_UNIFORM"
+    RELU = "RELU"
+    RELU_UNIFORM = "RELU_UNIFORM"
+    LECUN_NORMAL = "LECUN_NORMAL"
+    UNIFORM = "UNIFORM"
+    NORMAL = "NORMAL"
+    ZERO = "ZERO"
+
+
+class PoolingType(_Named):
+    """Pooling of :class:`~seqnet.conf.layers.SubsamplingLayer`."""
+
+    MAX = "MAX"
+    AVG = "AVG"
+
+
+class Activation(_Named):
+    """Activation names accepted wherever a layer takes ``activation=`` (lower-case strings too)."""
+
+    TANH = "tanh"
+    SIGMOID = "sigmoid"
+    HARDSIGMOID = "hardsigmoid"
+    HARDTANH = "hardtanh"
+    RELU = "relu"
+    LEAKYRELU = "leakyrelu"
+    ELU = "elu"
+    SOFTSIGN = "softsign"
+    SOFTPLUS = "softplus"
+    IDENTITY = "identity"
+    SOFTMAX = "softmax"

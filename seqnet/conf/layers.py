@@ -1,0 +1,187 @@
+"""Layer configurations (DL4J names; hyper-parameters only, no tensors).
+
+>>> lstm = GravesLSTM(n_in=12, n_out=32)
+>>> lstm.activation.value, lstm.forget_gate_bias_init
+('tanh', 1.0)
+>>> RnnOutputLayer(n_out=9).loss
+<LossFunction.MCXENT: 'MCXENT'>
+
+A field left as ``None`` (``weight_init``, ``updater``, ``l1``, ``l2``, gradient
+normalisation) takes the network configuration's value, as in DL4J's builders.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from seqnet.conf._schema import config, positional
+from seqnet.conf.enums import Activation, GradientNormalization, LossFunction, PoolingType, WeightInit
+from seqnet.conf.updaters import Updater
+from seqnet.errors import ConfigurationError
+
+
+@config
+class Layer:
+    """Fields every layer has. ``n_in`` may be omitted where the previous layer fixes it."""
+
+    # NOTE [ Layer kinds ]
+    # input_kind / output_kind are "rnn" ([N, C, T]), "ff" ([N, C]) or "cnn" ([N, C, H, W]);
+    # the network configuration inserts DL4J's preprocessors where consecutive kinds differ.
+    input_kind: ClassVar[str] = "ff"
+    output_kind: ClassVar[str] = "ff"
+    recurrent: ClassVar[bool] = False
+
+    n_in: int | None = None
+    n_out: int | None = None
+    activation: Activation = Activation.SIGMOID
+    weight_init: WeightInit | None = None
+    bias_init: float = 0.0
+    updater: Updater | None = None
+    l1: float | None = None
+    l2: float | None = None
+    gradient_normalization: GradientNormalization | None = None
+    gradient_normalization_threshold: float | None = None
+    name: str | None = None
+
+    def _validate(self) -> None:
+        for key in ("n_in", "n_out"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigurationError(
+                    f"{type(self).__name__}.{key}: expected >= 1, found {value}")
+        for key in ("l1", "l2"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise ConfigurationError(
+                    f"{type(self).__name__}.{key}: expected >= 0, found {value}")
+
+
+@config
+class _BaseLSTM(Layer):
+    input_kind: ClassVar[str] = "rnn"
+    output_kind: ClassVar[str] = "rnn"
+    recurrent: ClassVar[bool] = True
+
+    activation: Activation = Activation.TANH
+    gate_activation: Activation = Activation.SIGMOID
+    forget_gate_bias_init: float = 1.0
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.gate_activation not in (Activation.SIGMOID, Activation.HARDSIGMOID):
+            raise ConfigurationError(
+                f"{type(self).__name__}.gate_activation: expected sigmoid or hardsigmoid, "
+                f"found {self.gate_activation.value}")
+
+
+@config
+class GravesLSTM(_BaseLSTM):
+    """LSTM with peephole connections (Graves 2013), DL4J's ``GravesLSTM``."""
+
+
+@config
+class LSTM(_BaseLSTM):
+    """LSTM without peepholes, run on ``torch.nn.LSTM`` (cuDNN on a GPU).
+
+    ``torch.nn.LSTM`` fixes tanh and sigmoid, so those are the only activations accepted.
+    """
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.activation != Activation.TANH or self.gate_activation != Activation.SIGMOID:
+            raise ConfigurationError(
+                "LSTM: expected activation tanh and gate_activation sigmoid (torch.nn.LSTM), "
+                f"found {self.activation.value} and {self.gate_activation.value}; "
+                "use GravesLSTM for other activations")
+
+
+@config
+class GravesBidirectionalLSTM(_BaseLSTM):
+    """Two GravesLSTMs, one over reversed time; the output is their sum (no time-stepping)."""
+
+
+@config
+class DenseLayer(Layer):
+    """Fully connected layer ``act(x W + b)``."""
+
+
+@config
+class OutputLayer(Layer):
+    """Dense layer with a loss, for ``[N, C]`` inputs (labels ``[N, nOut]``)."""
+
+    activation: Activation = Activation.SOFTMAX
+    loss: LossFunction = LossFunction.MCXENT
+
+
+@config
+class RnnOutputLayer(OutputLayer):
+    """Output layer applied at every time step of ``[N, C, T]``; the loss honours masks."""
+
+    input_kind: ClassVar[str] = "rnn"
+    output_kind: ClassVar[str] = "rnn"
+
+
+@config
+class ConvolutionLayer(Layer):
+    """2-D convolution; ``n_in`` / ``n_out`` are channels (DL4J's truncate mode: no padding
+    beyond ``padding``, output size ``(in + 2 p - k) // s + 1``)."""
+
+    input_kind: ClassVar[str] = "cnn"
+    output_kind: ClassVar[str] = "cnn"
+
+    activation: Activation = Activation.IDENTITY
+    kernel_size: tuple[int, int] = (5, 5)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+
+    def _validate(self) -> None:
+        super()._validate()
+        _check_window(self)
+
+
+@config
+class SubsamplingLayer(Layer):
+    """Max or average pooling over ``kernel_size`` windows; no parameters."""
+
+    input_kind: ClassVar[str] = "cnn"
+    output_kind: ClassVar[str] = "cnn"
+
+    pooling_type: PoolingType = PoolingType.MAX
+    kernel_size: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int] = (0, 0)
+
+    def _validate(self) -> None:
+        super()._validate()
+        _check_window(self)
+
+
+@positional("layer")
+@config
+class LastTimeStep(Layer):
+    """Wraps a recurrent layer and returns its activation at each example's last real step.
+
+    With a features mask the last real step is the last step whose mask is 1 (so a
+    right-padded sequence gives its true last step); without one it is step ``T - 1``.
+    """
+
+    input_kind: ClassVar[str] = "rnn"
+    output_kind: ClassVar[str] = "ff"
+    recurrent: ClassVar[bool] = True
+
+    layer: Layer | None = None
+
+    def _validate(self) -> None:
+        if self.layer is None or not isinstance(self.layer, _BaseLSTM):
+            raise ConfigurationError(
+                f"LastTimeStep.layer: expected a recurrent layer, found {self.layer!r}")
+
+
+def _check_window(layer: Layer) -> None:
+    for key in ("kernel_size", "stride"):
+        if min(getattr(layer, key)) < 1:
+            raise ConfigurationError(
+                f"{type(layer).__name__}.{key}: expected values >= 1, found {getattr(layer, key)}")
+    if min(layer.padding) < 0:  # type: ignore[attr-defined]
+        raise ConfigurationError(
+            f"{type(layer).__name__}.padding: expected values >= 0, found {layer.padding}")

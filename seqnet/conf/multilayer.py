@@ -1,0 +1,182 @@
+"""``MultiLayerConfiguration``: the layers plus network-wide defaults, checked when built.
+
+>>> from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
+>>> conf = MultiLayerConfiguration(layers=[GravesLSTM(n_in=3, n_out=8), RnnOutputLayer(n_out=2)])
+>>> conf.layers[1].n_in                      # inferred from the layer before
+8
+>>> MultiLayerConfiguration.from_json(conf.to_json()) == conf
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from seqnet.conf._schema import config, from_dict, to_dict
+from seqnet.conf.enums import BackpropType, GradientNormalization, WeightInit
+from seqnet.conf.input_type import InputType
+from seqnet.conf.layers import Layer, LastTimeStep, SubsamplingLayer
+from seqnet.conf.preprocessors import (
+    CnnToFeedForwardPreProcessor,
+    CnnToRnnPreProcessor,
+    FeedForwardToRnnPreProcessor,
+    InputPreProcessor,
+    RnnToFeedForwardPreProcessor,
+)
+from seqnet.conf.updaters import Sgd, Updater
+from seqnet.errors import ConfigurationError
+
+_DATA_TYPES = ("float32", "float64")
+
+
+@config
+class MultiLayerConfiguration:
+    """A stack of layers and the defaults they inherit (DL4J's ``MultiLayerConfiguration``).
+
+    Construction infers missing ``n_in`` values, inserts DL4J's automatic preprocessors
+    between layers of different kinds (explicit ``input_preprocessors`` win), and checks that
+    every layer's ``n_in`` matches what feeds it and that ``tbptt_backward_length`` does not
+    exceed ``tbptt_forward_length``.
+    """
+
+    layers: list[Layer]
+    seed: int | None = None
+    updater: Updater = dataclasses.field(default_factory=Sgd)
+    weight_init: WeightInit = WeightInit.XAVIER
+    l1: float = 0.0
+    l2: float = 0.0
+    gradient_normalization: GradientNormalization = GradientNormalization.NONE
+    gradient_normalization_threshold: float = 1.0
+    backprop_type: BackpropType = BackpropType.STANDARD
+    tbptt_forward_length: int = 20
+    tbptt_backward_length: int = 20
+    input_preprocessors: dict[int, InputPreProcessor] = dataclasses.field(default_factory=dict)
+    input_type: InputType | None = None
+    data_type: str = "float32"
+
+    def _validate(self) -> None:
+        if not self.layers:
+            raise ConfigurationError("MultiLayerConfiguration.layers: expected at least one layer")
+        if self.data_type not in _DATA_TYPES:
+            raise ConfigurationError(f"MultiLayerConfiguration.data_type: expected one of "
+                                     f"{', '.join(_DATA_TYPES)}, found {self.data_type!r}")
+        for key in ("l1", "l2"):
+            if getattr(self, key) < 0:
+                raise ConfigurationError(
+                    f"MultiLayerConfiguration.{key}: expected >= 0, found {getattr(self, key)}")
+        if self.backprop_type == BackpropType.TRUNCATED_BPTT:
+            k1, k2 = self.tbptt_forward_length, self.tbptt_backward_length
+            if k1 < 1 or k2 < 1:
+                raise ConfigurationError(f"tbptt lengths: expected >= 1, found forward {k1}, "
+                                         f"backward {k2}")
+            if k2 > k1:
+                raise ConfigurationError(
+                    f"tbptt_backward_length: expected <= tbptt_forward_length ({k1}), found {k2}")
+        bad = [i for i in self.input_preprocessors if not 0 <= i < len(self.layers)]
+        if bad:
+            raise ConfigurationError(f"input_preprocessors: expected layer indices in "
+                                     f"[0, {len(self.layers)}), found {bad[0]}")
+        self.layers = [dataclasses.replace(layer) for layer in self.layers]
+        self._preprocessors = _resolve(self.layers, self.input_preprocessors, self.input_type)
+
+    def preprocessor(self, index: int) -> InputPreProcessor | None:
+        """The preprocessor applied before layer ``index`` (explicit or automatic), if any."""
+        return self._preprocessors.get(index)
+
+    def to_json(self) -> str:
+        """This configuration as JSON text (the form stored in saved models)."""
+        return json.dumps(to_dict(self), indent=2)
+
+    @staticmethod
+    def from_json(text: str) -> MultiLayerConfiguration:
+        """Read a configuration written by :meth:`to_json`; unknown keys are errors."""
+        try:
+            data: Any = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigurationError(f"configuration JSON: expected valid JSON, found an error "
+                                     f"at line {e.lineno}, column {e.colno}: {e.msg}") from None
+        return from_dict(data, MultiLayerConfiguration)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MultiLayerConfiguration):
+            return NotImplemented
+        return to_dict(self) == to_dict(other)
+
+
+def _resolve(layers: list[Layer], explicit: dict[int, InputPreProcessor],
+             input_type: InputType | None) -> dict[int, InputPreProcessor]:
+    """Fill in ``n_in`` and return the preprocessor before each layer (DL4J's rules)."""
+    current = input_type
+    effective: dict[int, InputPreProcessor] = {}
+    for i, layer in enumerate(layers):
+        inner = layer.layer if isinstance(layer, LastTimeStep) else layer
+        assert inner is not None
+        pre = explicit.get(i)
+        if pre is None and current is not None:
+            pre = _automatic(current, layer, i)
+        if pre is not None:
+            effective[i] = pre
+            current = pre.output_type(current)
+        if current is not None and current.kind != layer.input_kind:
+            raise ConfigurationError(
+                f"layers[{i}] ({type(layer).__name__}): expected a {layer.input_kind} input, "
+                f"found {current.kind}; add an input preprocessor for layer {i}")
+        expected = None
+        if current is not None:
+            expected = current.channels if layer.input_kind == "cnn" else current.size
+        if inner.n_in is None:
+            if expected is None:
+                raise ConfigurationError(
+                    f"layers[{i}].n_in: cannot be inferred; give n_in or input_type")
+            inner.n_in = expected
+        elif expected is not None and inner.n_in != expected:
+            raise ConfigurationError(
+                f"layers[{i}].n_in: expected {expected} (what layer {i - 1} and its "
+                f"preprocessor produce), found {inner.n_in}")
+        if isinstance(inner, SubsamplingLayer):
+            inner.n_out = inner.n_in
+        if inner.n_out is None:
+            raise ConfigurationError(f"layers[{i}].n_out: required, found None")
+        current = _output_type(layer, inner, current)
+    return effective
+
+
+def _automatic(current: InputType, layer: Layer, index: int) -> InputPreProcessor | None:
+    wanted = layer.input_kind
+    if current.kind == wanted:
+        return None
+    if current.kind == "rnn" and wanted == "ff":
+        return RnnToFeedForwardPreProcessor()
+    if current.kind == "ff" and wanted == "rnn":
+        return FeedForwardToRnnPreProcessor()
+    if current.kind == "cnn" and None in (current.height, current.width, current.channels):
+        raise ConfigurationError(
+            f"layers[{index}]: the conv activation size is unknown, so no preprocessor can be "
+            f"added automatically; give input_type=InputType.convolutional(h, w, c) or an "
+            f"explicit input preprocessor for layer {index}")
+    shape = dict(input_height=current.height, input_width=current.width,
+                 num_channels=current.channels)
+    if current.kind == "cnn" and wanted == "rnn":
+        return CnnToRnnPreProcessor(**shape)
+    if current.kind == "cnn" and wanted == "ff":
+        return CnnToFeedForwardPreProcessor(**shape)
+    raise ConfigurationError(
+        f"layers[{index}] ({type(layer).__name__}): expected a {wanted} input, found "
+        f"{current.kind}; give an explicit input preprocessor for layer {index}")
+
+
+def _output_type(layer: Layer, inner: Layer, current: InputType | None) -> InputType:
+    if layer.output_kind != "cnn":
+        return InputType(kind=layer.output_kind, size=inner.n_out)
+    height = width = None
+    if current is not None and current.height is not None and current.width is not None:
+        k, s, p = layer.kernel_size, layer.stride, layer.padding  # type: ignore[attr-defined]
+        height = (current.height + 2 * p[0] - k[0]) // s[0] + 1
+        width = (current.width + 2 * p[1] - k[1]) // s[1] + 1
+        if height < 1 or width < 1:
+            raise ConfigurationError(
+                f"{type(layer).__name__}: a {current.height}x{current.width} input is smaller "
+                f"than the kernel {k}")
+    return InputType(kind="cnn", height=height, width=width, channels=inner.n_out)

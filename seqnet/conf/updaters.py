@@ -1,0 +1,111 @@
+"""Updaters (DL4J names and defaults) as configuration objects that build torch optimisers.
+
+>>> import torch
+>>> p = torch.nn.Parameter(torch.zeros(2))
+>>> Adam(1e-2).build([p]).defaults["lr"]
+0.01
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from seqnet.conf._schema import config, positional
+from seqnet.errors import ConfigurationError
+
+
+class Updater:
+    """Base of the updater configurations; ``build(params)`` makes the torch optimiser."""
+
+    learning_rate: float
+
+    def _validate(self) -> None:
+        if not self.learning_rate > 0:
+            raise ConfigurationError(
+                f"{type(self).__name__}.learning_rate: expected > 0, found {self.learning_rate}")
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        """Return a torch optimiser over ``params`` with this updater's hyper-parameters."""
+        raise NotImplementedError
+
+
+@positional("learning_rate")
+@config
+class Sgd(Updater):
+    """Plain stochastic gradient descent (DL4J default learning rate 1e-3)."""
+
+    learning_rate: float = 1e-3
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.SGD(list(params), lr=self.learning_rate)
+
+
+@positional("learning_rate")
+@config
+class Adam(Updater):
+    """Adam (torch.optim.Adam)."""
+
+    learning_rate: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.Adam(list(params), lr=self.learning_rate,
+                                betas=(self.beta1, self.beta2), eps=self.epsilon)
+
+
+@positional("learning_rate")
+@config
+class Nadam(Updater):
+    """Nesterov-accelerated Adam (torch.optim.NAdam with its default momentum decay)."""
+
+    learning_rate: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.NAdam(list(params), lr=self.learning_rate,
+                                 betas=(self.beta1, self.beta2), eps=self.epsilon)
+
+
+@positional("learning_rate")
+@config
+class RmsProp(Updater):
+    """RMSProp; ``rms_decay`` is torch's ``alpha`` (DL4J defaults: lr 0.1, decay 0.95)."""
+
+    learning_rate: float = 1e-1
+    rms_decay: float = 0.95
+    epsilon: float = 1e-8
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.RMSprop(list(params), lr=self.learning_rate, alpha=self.rms_decay,
+                                   eps=self.epsilon)
+
+
+@positional("learning_rate")
+@config
+class Nesterovs(Updater):
+    """SGD with Nesterov momentum (DL4J defaults: lr 0.1, momentum 0.9)."""
+
+    learning_rate: float = 1e-1
+    momentum: float = 0.9
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.SGD(list(params), lr=self.learning_rate, momentum=self.momentum,
+                               nesterov=True)
+
+
+@positional("learning_rate")
+@config
+class AdaGrad(Updater):
+    """AdaGrad (DL4J defaults: lr 0.1, epsilon 1e-6)."""
+
+    learning_rate: float = 1e-1
+    epsilon: float = 1e-6
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.Adagrad(list(params), lr=self.learning_rate, eps=self.epsilon)

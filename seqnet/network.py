@@ -1,0 +1,452 @@
+"""``MultiLayerNetwork``: a stack of layers that trains, predicts and time-steps.
+
+>>> import numpy as np
+>>> from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
+>>> from seqnet.conf.multilayer import MultiLayerConfiguration
+>>> conf = MultiLayerConfiguration(seed=1, layers=[GravesLSTM(n_in=3, n_out=5),
+...                                                RnnOutputLayer(n_out=2)])
+>>> net = MultiLayerNetwork(conf); net.init()
+>>> x = np.random.default_rng(0).normal(size=(4, 3, 6)).astype(np.float32)
+>>> net.output(x).shape                         # [N, nOut, T], numpy in -> numpy out
+(4, 2, 6)
+>>> net.rnn_time_step(x[:, :, 0]).shape         # one step: [N, nIn] -> [N, nOut]
+(4, 2)
+>>> sorted(net.param_table())
+['0_RW', '0_W', '0_b', '1_W', '1_b']
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from seqnet._tensors import like, to_tensor
+from seqnet.conf.layers import GravesBidirectionalLSTM, LastTimeStep, Layer, OutputLayer
+from seqnet.conf.multilayer import MultiLayerConfiguration
+from seqnet.errors import ConfigurationError, SeqNetError, StateError
+from seqnet.nn.build import build_module
+from seqnet.nn.last_time_step import LastTimeStepModule
+from seqnet.nn.losses import row_loss
+
+State = tuple[torch.Tensor, torch.Tensor]
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class MultiLayerNetwork:
+    """DL4J's ``MultiLayerNetwork`` on PyTorch: call :meth:`init` before anything else.
+
+    ``iteration_count`` counts parameter updates (one per TBPTT segment), ``epoch_count`` the
+    epochs completed by ``fit(iterator)``. Every tensor lives on the network's device
+    (:meth:`to`); functions take numpy arrays or tensors and return the same kind.
+    """
+
+    def __init__(self, conf: MultiLayerConfiguration) -> None:
+        if not isinstance(conf, MultiLayerConfiguration):
+            raise ConfigurationError(f"MultiLayerNetwork: expected a MultiLayerConfiguration, "
+                                     f"found {type(conf).__name__}")
+        self.conf = conf
+        self.iteration_count = 0
+        self.epoch_count = 0
+        self.normalizer: Any = None
+        self._layers: nn.ModuleList | None = None
+        self._rnn_state: dict[int, State] = {}
+        self._optimizers: list[torch.optim.Optimizer] | None = None
+        self._last_score = float("nan")
+        self._device = torch.device("cpu")
+        self._dtype = _DTYPES[conf.data_type]
+
+    # ----------------------------------------------------------------- set-up
+
+    def init(self) -> None:
+        """Create and initialise the parameters (seeded by ``conf.seed`` when given)."""
+        seed = self.conf.seed
+        if seed is None:
+            seed = random.Random(int(torch.randint(2**31, (1,)))).getrandbits(63)
+        generator = torch.Generator().manual_seed(seed)
+        self._layers = nn.ModuleList(
+            build_module(layer, self._dtype, generator, self.conf.weight_init)
+            for layer in self.conf.layers).to(self._device)
+        self._optimizers = None
+        self._rnn_state = {}
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The torch modules, one per layer (a ``torch.nn.ModuleList``)."""
+        if self._layers is None:
+            raise StateError("MultiLayerNetwork: expected init() to have been called, found "
+                             "an uninitialised network")
+        return self._layers
+
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters live."""
+        return self._device
+
+    def to(self, device: str | torch.device) -> MultiLayerNetwork:
+        """Move parameters, updater state and stored RNN state to ``device``; returns self."""
+        self._device = torch.device(device)
+        self.layers.to(self._device)
+        for opt in self._optimizers or []:
+            for state in opt.state.values():
+                for key, value in state.items():
+                    if isinstance(value, torch.Tensor) and value.dim() > 0:
+                        state[key] = value.to(self._device)
+        self._rnn_state = {i: (h.to(self._device), c.to(self._device))
+                           for i, (h, c) in self._rnn_state.items()}
+        return self
+
+    def parameters(self) -> list[nn.Parameter]:
+        """The trainable parameters (what the updaters change)."""
+        return [p for p in self.layers.parameters() if p.requires_grad]
+
+    def num_params(self) -> int:
+        """Number of trainable parameters, counted as DL4J counts them."""
+        return sum(p.numel() for p in self.parameters())
+
+    # ------------------------------------------------------------ parameters
+
+    def param_table(self) -> dict[str, np.ndarray]:
+        """Every parameter as a numpy array under DL4J's key (``"0_W"``) and layout."""
+        table: dict[str, np.ndarray] = {}
+        for i, module in enumerate(self.layers):
+            table.update({f"{i}_{k}": v for k, v in module.param_table().items()})
+        return table
+
+    def set_param_table(self, table: dict[str, Any]) -> None:
+        """Load parameters given as :meth:`param_table` returns them (numpy or torch).
+
+        Every key of the network must be present and no other; shapes must match.
+        """
+        expected = self.param_table()
+        missing = sorted(set(expected) - set(table))
+        extra = sorted(set(table) - set(expected))
+        if missing or extra:
+            raise ConfigurationError(
+                f"set_param_table: expected keys {sorted(expected)}, found "
+                f"{'missing ' + str(missing) if missing else ''}"
+                f"{' ' if missing and extra else ''}{'unknown ' + str(extra) if extra else ''}")
+        for i, module in enumerate(self.layers):
+            prefix = f"{i}_"
+            own = {k[len(prefix):]: v for k, v in table.items() if k.startswith(prefix)}
+            module.set_param_table(own, prefix)
+
+    # --------------------------------------------------------------- forward
+
+    def _tensor(self, value: Any, name: str) -> torch.Tensor:
+        return to_tensor(value, self._dtype, self._device, name)
+
+    def _forward(self, x: torch.Tensor, mask: torch.Tensor | None,
+                 states: dict[int, State] | None = None, detach_steps: int = 0,
+                 preout: bool = False, collect: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor | None, dict[int, State],
+                            list[torch.Tensor]]:
+        """Run every layer; ``preout`` stops the output layer before its activation.
+
+        Returns the output, the mask as it reaches the output layer (a features mask is
+        dropped by ``LastTimeStep``), the final state of every recurrent layer, and (when
+        ``collect``) every layer's activation.
+        """
+        minibatch = x.shape[0]
+        new_states: dict[int, State] = {}
+        activations: list[torch.Tensor] = []
+        last = len(self.conf.layers) - 1
+        for i, (layer, module) in enumerate(zip(self.conf.layers, self.layers)):
+            pre = self.conf.preprocessor(i)
+            if pre is not None:
+                x = pre.pre_process(x, minibatch)
+            x = _adapt(x, layer, i, minibatch)
+            if layer.recurrent:
+                state = None if states is None else states.get(i)
+                x, new_states[i] = _run_recurrent(module, x, mask, state, detach_steps)
+                if isinstance(layer, LastTimeStep):
+                    mask = None
+            elif i == last and preout and isinstance(layer, OutputLayer):
+                x = module.preout(x)
+            else:
+                x = module(x)
+            if collect:
+                activations.append(x)
+        return x, mask, new_states, activations
+
+    def output(self, x: Any, features_mask: Any = None, labels_mask: Any = None) -> Any:
+        """The network's output for ``x`` (``[N, nOut, T]`` for an RNN output layer),
+        always from zero RNN state; steps where a given ``labels_mask`` is 0 are 0."""
+        xt = self._tensor(x, "features")
+        fmask = None if features_mask is None else self._tensor(features_mask, "features_mask")
+        with torch.no_grad():
+            y, _, _, _ = self._forward(xt, fmask)
+            if labels_mask is not None:
+                y = _apply_labels_mask(y, self._tensor(labels_mask, "labels_mask"))
+        return like(y, x)
+
+    def feed_forward(self, x: Any, features_mask: Any = None) -> list[Any]:
+        """The input followed by every layer's activation (DL4J's ``feedForward``)."""
+        xt = self._tensor(x, "features")
+        fmask = None if features_mask is None else self._tensor(features_mask, "features_mask")
+        with torch.no_grad():
+            _, _, _, acts = self._forward(xt, fmask, collect=True)
+        return [like(a, x) for a in [xt, *acts]]
+
+    # ------------------------------------------------------------------ score
+
+    def _data_loss(self, x: torch.Tensor, labels: torch.Tensor, fmask: torch.Tensor | None,
+                   lmask: torch.Tensor | None, states: dict[int, State] | None = None,
+                   detach_steps: int = 0) -> tuple[torch.Tensor, dict[int, State]]:
+        """Sum of the masked per-step losses over examples and steps, divided by N."""
+        out_layer = self.conf.layers[-1]
+        if not isinstance(out_layer, OutputLayer):
+            raise ConfigurationError(f"score: expected an OutputLayer or RnnOutputLayer as the "
+                                     f"last layer, found {type(out_layer).__name__}")
+        preout, mask, new_states, _ = self._forward(x, fmask, states, detach_steps, preout=True)
+        weight = lmask if lmask is not None else mask
+        rows, row_labels, row_weight = _rows(preout, labels, weight, x.shape[0])
+        per_row = row_loss(out_layer.loss, rows, out_layer.activation, row_labels)
+        if row_weight is not None:
+            # where(): a masked step adds exactly 0 to the loss and to every gradient.
+            per_row = torch.where(row_weight != 0, per_row * row_weight, 0.0)
+        return per_row.sum() / x.shape[0], new_states
+
+    def regularization(self) -> torch.Tensor:
+        """``sum(l1 * |w|) + sum(0.5 * l2 * w**2)`` over weights (not biases), per layer."""
+        total = torch.zeros((), dtype=self._dtype, device=self._device)
+        for layer, module in zip(self.conf.layers, self.layers):
+            l1, l2 = _layer_value(layer, "l1", self.conf.l1), _layer_value(layer, "l2",
+                                                                           self.conf.l2)
+            for w in module.weight_params():
+                if l1:
+                    total = total + l1 * w.abs().sum()
+                if l2:
+                    total = total + 0.5 * l2 * (w * w).sum()
+        return total
+
+    def score(self, dataset: Any = None) -> float:
+        """Score of ``dataset`` (masked loss sum / N + regularisation); without an argument
+        the score of the last minibatch ``fit`` saw."""
+        if dataset is None:
+            return self._last_score
+        x, labels, fmask, lmask = self._dataset_tensors(dataset)
+        with torch.no_grad():
+            data, _ = self._data_loss(x, labels, fmask, lmask)
+            return float(data + self.regularization())
+
+    def _dataset_tensors(self, ds: Any) -> tuple[torch.Tensor, torch.Tensor,
+                                                 torch.Tensor | None, torch.Tensor | None]:
+        if getattr(ds, "labels", None) is None:
+            raise SeqNetError("DataSet: expected labels to compute a score, found None")
+        x = self._tensor(ds.features, "features")
+        labels = self._tensor(ds.labels, "labels")
+        fmask = None if ds.features_mask is None else self._tensor(ds.features_mask,
+                                                                  "features_mask")
+        lmask = None if ds.labels_mask is None else self._tensor(ds.labels_mask, "labels_mask")
+        return x, labels, fmask, lmask
+
+    # --------------------------------------------------------------- training
+
+    def fit(self, data: Any, epochs: int = 1, progress: bool = True) -> None:
+        """Train on one DataSet (one update, or one per TBPTT segment) or on an iterator
+        for ``epochs`` epochs (reset before each), with a tqdm bar showing the score."""
+        from seqnet.training import fit_dataset, fit_iterator
+
+        if hasattr(data, "features"):
+            for _ in range(epochs):
+                fit_dataset(self, data)
+        else:
+            fit_iterator(self, data, epochs, progress)
+
+    def evaluate(self, iterator: Iterable[Any]) -> Any:
+        """Classification metrics over one pass of ``iterator`` (reset first)."""
+        from seqnet.evaluation import Evaluation
+
+        return self._evaluate(iterator, Evaluation)
+
+    def evaluate_regression(self, iterator: Iterable[Any]) -> Any:
+        """Regression metrics over one pass of ``iterator`` (reset first)."""
+        from seqnet.evaluation import RegressionEvaluation
+
+        return self._evaluate(iterator, RegressionEvaluation)
+
+    def _evaluate(self, iterator: Iterable[Any], factory: Any) -> Any:
+        from seqnet.training import epoch_batches
+
+        evaluation = factory()
+        for ds in epoch_batches(iterator):
+            out = self.output(_numpy(ds.features), _numpy(ds.features_mask))
+            labels = _numpy(ds.labels)
+            mask = ds.labels_mask if ds.labels_mask is not None else ds.features_mask
+            if out.ndim == 3:
+                evaluation.eval_time_series(labels, out, _numpy(mask))
+            else:
+                evaluation.eval(labels, out)
+        return evaluation
+
+    # ---------------------------------------------------------------- RNN state
+
+    def _recurrent_index(self, layer: int) -> int:
+        if not isinstance(layer, int) or not 0 <= layer < len(self.conf.layers):
+            raise StateError(f"layer: expected an index in [0, {len(self.conf.layers)}), "
+                             f"found {layer!r}")
+        if not self.conf.layers[layer].recurrent:
+            raise StateError(f"layer {layer}: expected a recurrent layer, found "
+                             f"{type(self.conf.layers[layer]).__name__}")
+        return layer
+
+    def rnn_time_step(self, x: Any, features_mask: Any = None) -> Any:
+        """Run ``x`` from the stored RNN state and store the state after its last step.
+
+        ``[N, nIn]`` gives ``[N, nOut]``; ``[N, nIn, T]`` gives ``[N, nOut, T]``.
+        """
+        bidirectional = [i for i, layer in enumerate(self.conf.layers)
+                         if isinstance(_inner(layer), GravesBidirectionalLSTM)]
+        if bidirectional:
+            raise StateError(f"rnn_time_step: layer {bidirectional[0]} is a "
+                             f"GravesBidirectionalLSTM, which needs the whole sequence")
+        xt = self._tensor(x, "features")
+        single = xt.dim() == 2
+        if single:
+            xt = xt.unsqueeze(-1)
+        for i, (h, _) in self._rnn_state.items():
+            if h.shape[0] != xt.shape[0]:
+                raise StateError(
+                    f"rnn_time_step: expected minibatch size {h.shape[0]} (the stored state of "
+                    f"layer {i}), found {xt.shape[0]}; call rnn_clear_previous_state() first "
+                    f"to change the minibatch size")
+        fmask = None if features_mask is None else self._tensor(features_mask, "features_mask")
+        if fmask is not None and single:
+            fmask = fmask.reshape(-1, 1)
+        with torch.no_grad():
+            y, _, states, _ = self._forward(xt, fmask, self._rnn_state or None)
+        self._rnn_state = states
+        if single and y.dim() == 3:
+            y = y[:, :, 0]
+        return like(y, x)
+
+    def rnn_clear_previous_state(self) -> None:
+        """Forget the stored RNN state of every layer."""
+        self._rnn_state = {}
+
+    def rnn_get_previous_state(self, layer: int) -> dict[str, torch.Tensor]:
+        """``{"prevAct": h, "prevMem": c}`` of recurrent layer ``layer`` (``{}`` before any
+        step); copies, as tensors."""
+        self._recurrent_index(layer)
+        if layer not in self._rnn_state:
+            return {}
+        h, c = self._rnn_state[layer]
+        return {"prevAct": h.clone(), "prevMem": c.clone()}
+
+    def rnn_set_previous_state(self, layer: int, state: dict[str, Any]) -> None:
+        """Set the stored state of recurrent layer ``layer`` (numpy or torch ``[N, H]``)."""
+        self._recurrent_index(layer)
+        if set(state) != {"prevAct", "prevMem"}:
+            raise StateError(f"rnn_set_previous_state: expected keys prevAct and prevMem, "
+                             f"found {sorted(state)}")
+        h = self._tensor(state["prevAct"], "prevAct")
+        c = self._tensor(state["prevMem"], "prevMem")
+        hidden = _inner(self.conf.layers[layer]).n_out
+        if h.dim() != 2 or h.shape != c.shape or h.shape[1] != hidden:
+            raise StateError(f"rnn_set_previous_state: expected prevAct and prevMem of shape "
+                             f"[N, {hidden}], found {list(h.shape)} and {list(c.shape)}")
+        self._rnn_state[layer] = (h, c)
+
+    # ------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path, save_updater: bool = True,
+             save_rnn_state: bool = False) -> None:
+        """Write one zip: configuration JSON, parameters, and optionally updater state,
+        the attached ``normalizer`` and the RNN state."""
+        from seqnet.serialization import save_network
+
+        save_network(self, path, save_updater=save_updater, save_rnn_state=save_rnn_state)
+
+    @staticmethod
+    def load(path: str | Path, load_updater: bool = True) -> MultiLayerNetwork:
+        """Read a zip written by :meth:`save`; never executes code from the file."""
+        from seqnet.serialization import load_network
+
+        return load_network(path, load_updater=load_updater)
+
+
+def _inner(layer: Layer) -> Layer:
+    return layer.layer if isinstance(layer, LastTimeStep) and layer.layer is not None else layer
+
+
+def _layer_value(layer: Layer, key: str, default: float) -> float:
+    for candidate in (_inner(layer), layer):
+        value = getattr(candidate, key)
+        if value is not None:
+            return float(value)
+    return default
+
+
+def _adapt(x: torch.Tensor, layer: Layer, index: int, minibatch: int) -> torch.Tensor:
+    """Check (and for time-distributed inputs, reshape) what reaches layer ``index``."""
+    wanted = {"rnn": 3, "ff": 2, "cnn": 4}[layer.input_kind]
+    if x.dim() == wanted:
+        return x
+    if layer.input_kind == "ff" and x.dim() == 3:
+        return x.permute(0, 2, 1).reshape(-1, x.shape[1])
+    if layer.input_kind == "rnn" and x.dim() == 2:
+        return x.reshape(minibatch, -1, x.shape[1]).permute(0, 2, 1)
+    raise SeqNetError(f"layer {index} ({type(layer).__name__}): expected a {wanted}-D input, "
+                      f"found shape {list(x.shape)}")
+
+
+def _run_recurrent(module: nn.Module, x: torch.Tensor, mask: torch.Tensor | None,
+                   state: State | None, detach_steps: int) -> tuple[torch.Tensor, State]:
+    """Run a recurrent module; the first ``detach_steps`` steps get no gradient (TBPTT k2)."""
+    if isinstance(module, LastTimeStepModule):
+        y, final = _run_recurrent(module.inner, x, mask, state, detach_steps)
+        return module.select(y, mask), final
+    steps = x.shape[2]
+    if mask is not None and mask.shape != (x.shape[0], steps):
+        raise SeqNetError(f"features_mask: expected shape {[x.shape[0], steps]}, found "
+                          f"{list(mask.shape)}")
+    if not 0 < detach_steps < steps:
+        return module(x, mask, state)
+    head_mask = None if mask is None else mask[:, :detach_steps]
+    tail_mask = None if mask is None else mask[:, detach_steps:]
+    with torch.no_grad():
+        head, state = module(x[:, :, :detach_steps], head_mask, state)
+    tail, final = module(x[:, :, detach_steps:], tail_mask, state)
+    return torch.cat((head, tail), dim=2), final
+
+
+def _apply_labels_mask(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    if y.dim() == 3:
+        return y * mask.reshape(y.shape[0], 1, y.shape[2])
+    return y * mask.reshape(y.shape[0], -1)
+
+
+def _rows(preout: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None,
+          minibatch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Output-layer pre-activations, labels and mask weights as matching rows."""
+    if preout.dim() == 3:
+        if labels.shape != preout.shape:
+            raise SeqNetError(f"labels: expected shape {list(preout.shape)} ([N, nOut, T] like "
+                              f"the output), found {list(labels.shape)}")
+        n_out = preout.shape[1]
+        rows = preout.permute(0, 2, 1).reshape(-1, n_out)
+        row_labels = labels.permute(0, 2, 1).reshape(-1, n_out)
+        return rows, row_labels, None if weight is None else weight.reshape(-1)
+    if labels.dim() == 3:
+        labels = labels.permute(0, 2, 1).reshape(-1, labels.shape[1])
+    if labels.shape != preout.shape:
+        raise SeqNetError(f"labels: expected shape {list(preout.shape)}, found "
+                          f"{list(labels.shape)}")
+    if weight is not None:
+        weight = weight.reshape(-1)
+        if weight.shape[0] != preout.shape[0]:
+            raise SeqNetError(f"labels_mask: expected {preout.shape[0]} entries (one per output "
+                              f"row), found {weight.shape[0]}")
+    return preout, labels, weight
+
+
+def _numpy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return value

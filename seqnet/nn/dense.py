@@ -1,0 +1,67 @@
+"""Dense, output and RNN output layers: ``act(x W + b)`` with DL4J's ``W [nIn, nOut]``.
+
+>>> import torch
+>>> from seqnet.conf.layers import RnnOutputLayer
+>>> out = DenseModule(RnnOutputLayer(n_in=3, n_out=2), torch.float32, torch.Generator())
+>>> y = out(torch.randn(4, 3, 5))                    # applied at every step
+>>> tuple(y.shape), bool(torch.allclose(y.sum(1), torch.ones(4, 5)))
+((4, 2, 5), True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from seqnet.conf.enums import WeightInit
+from seqnet.conf.layers import Layer
+from seqnet.nn.activations import activation_fn
+from seqnet.nn.init import init_weight
+from seqnet.nn.params import as_numpy, check_shape
+
+
+class DenseModule(nn.Module):
+    """``DenseLayer``, ``OutputLayer`` and ``RnnOutputLayer`` (on ``[N, C]`` or ``[N, C, T]``)."""
+
+    def __init__(self, conf: Layer, dtype: torch.dtype, generator: torch.Generator,
+                 weight_init: WeightInit = WeightInit.XAVIER) -> None:
+        super().__init__()
+        n_in, n_out = conf.n_in, conf.n_out
+        assert n_in is not None and n_out is not None
+        self.conf = conf
+        scheme = conf.weight_init or weight_init
+        self.W = nn.Parameter(init_weight((n_in, n_out), scheme, n_in, n_out, dtype, generator))
+        self.b = nn.Parameter(torch.full((n_out,), conf.bias_init, dtype=dtype))
+        self._act = activation_fn(conf.activation)
+
+    def preout(self, x: torch.Tensor) -> torch.Tensor:
+        """``x W + b`` before the activation, same layout as ``x``."""
+        if x.dim() == 3:
+            return torch.matmul(x.transpose(1, 2), self.W).add_(self.b).transpose(1, 2)
+        return torch.addmm(self.b, x, self.W)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._act(self.preout(x))
+
+    def param_table(self) -> dict[str, np.ndarray]:
+        """``W [nIn, nOut]`` and ``b [1, nOut]``."""
+        return {"W": as_numpy(self.W), "b": as_numpy(self.b).reshape(1, -1)}
+
+    def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
+        """Load DL4J-layout arrays (keys without the layer prefix)."""
+        w = check_shape(table["W"], tuple(self.W.shape), prefix + "W")
+        b = check_shape(table["b"], (1, self.b.shape[0]), prefix + "b")
+        with torch.no_grad():
+            self.W.copy_(w)
+            self.b.copy_(b.reshape(-1))
+
+    def param_types(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters grouped by DL4J parameter type."""
+        return {"W": [self.W], "b": [self.b]}
+
+    def weight_params(self) -> list[nn.Parameter]:
+        """The parameters l1 / l2 apply to (not biases)."""
+        return [self.W]

@@ -1,0 +1,209 @@
+"""The Graves (peephole) LSTM: a fused recurrent loop with a hand-written backward.
+
+Gate blocks are stored in DL4J's order ``[a | f | o | i]`` (block input, forget, output,
+input gate), so ``param_table`` needs no reordering. Time-major tensors inside: ``[T, N, .]``.
+
+>>> import torch
+>>> from seqnet.conf.layers import GravesLSTM
+>>> layer = GravesLSTMModule(GravesLSTM(n_in=3, n_out=4), torch.float64, torch.Generator())
+>>> y, (h, c) = layer(torch.randn(2, 3, 5, dtype=torch.float64))
+>>> tuple(y.shape), tuple(h.shape)
+((2, 4, 5), (2, 4))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from seqnet.conf.enums import Activation, WeightInit
+from seqnet.conf.layers import _BaseLSTM
+from seqnet.nn.activations import activation_fn
+from seqnet.nn.init import init_weight
+from seqnet.nn.params import check_shape
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+class _GravesLSTMFunction(torch.autograd.Function):
+    """tanh / sigmoid Graves LSTM over ``T`` steps with buffers preallocated for backward.
+
+    ``zx`` is the input projection ``x W + b`` of all steps ``[T, N, 4H]`` (one matmul done by
+    the caller, so autograd handles W, b and x); ``peep`` is ``[3, H]`` (forget, output, input).
+    ``mask`` is ``[T, N, 1]`` or ``None``; at a masked step h and c are zeroed.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor,
+                h0: torch.Tensor, c0: torch.Tensor, mask: torch.Tensor | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        steps, n, g = zx.shape
+        hid = g // 4
+        p_f, p_o, p_i = peep[0], peep[1], peep[2]
+        gates = torch.empty_like(zx)            # activated a, f, o, i
+        c_raw = zx.new_empty(steps, n, hid)      # cell before masking
+        tanh_c = zx.new_empty(steps, n, hid)
+        hs = zx.new_empty(steps, n, hid)
+        cs = zx.new_empty(steps, n, hid) if mask is not None else c_raw
+        h, c = h0, c0
+        for t in range(steps):
+            z = torch.addmm(zx[t], h, rw, out=gates[t])
+            a, f, o, i = z[:, :hid], z[:, hid:2 * hid], z[:, 2 * hid:3 * hid], z[:, 3 * hid:]
+            a.tanh_()
+            f.addcmul_(c, p_f).sigmoid_()
+            i.addcmul_(c, p_i).sigmoid_()
+            cn = torch.mul(f, c, out=c_raw[t]).addcmul_(i, a)
+            o.addcmul_(cn, p_o).sigmoid_()
+            tc = torch.tanh(cn, out=tanh_c[t])
+            h = torch.mul(o, tc, out=hs[t])
+            if mask is not None:
+                h.mul_(mask[t])
+                c = torch.mul(cn, mask[t], out=cs[t])
+            else:
+                c = cn
+        ctx.buffers = (gates, c_raw, tanh_c, cs)
+        ctx.save_for_backward(rw, peep, h0, c0, hs, mask)
+        return hs, h.clone(), c.clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, d_hs: torch.Tensor, d_h: torch.Tensor, d_c: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                            torch.Tensor, None]:
+        rw, peep, h0, c0, hs, mask = ctx.saved_tensors
+        gates, c_raw, tanh_c, cs = ctx.buffers
+        steps, n, g = gates.shape
+        hid = g // 4
+        p_f, p_o, p_i = peep[0], peep[1], peep[2]
+        rw_t = rw.t()
+        dz = torch.empty_like(gates)
+        dh = d_h.clone()
+        dc = d_c.clone()
+        for t in range(steps - 1, -1, -1):
+            dh += d_hs[t]
+            if mask is not None:
+                dh.mul_(mask[t])
+                dc.mul_(mask[t])
+            gt = gates[t]
+            a, f, o, i = gt[:, :hid], gt[:, hid:2 * hid], gt[:, 2 * hid:3 * hid], gt[:, 3 * hid:]
+            c_prev = cs[t - 1] if t > 0 else c0
+            tc = tanh_c[t]
+            dzt = dz[t]
+            dza, dzf, dzo, dzi = (dzt[:, :hid], dzt[:, hid:2 * hid], dzt[:, 2 * hid:3 * hid],
+                                  dzt[:, 3 * hid:])
+            torch.mul(dh, tc, out=dzo).mul_(o - o * o)
+            dc.addcmul_(dh * o, 1.0 - tc * tc).addcmul_(dzo, p_o)
+            torch.mul(dc, i, out=dza).mul_(1.0 - a * a)
+            torch.mul(dc, a, out=dzi).mul_(i - i * i)
+            torch.mul(dc, c_prev, out=dzf).mul_(f - f * f)
+            dc.mul_(f).addcmul_(dzf, p_f).addcmul_(dzi, p_i)
+            dh = torch.mm(dzt, rw_t)
+        h_prev = torch.cat((h0.unsqueeze(0), hs[:-1]))
+        c_prev_all = torch.cat((c0.unsqueeze(0), cs[:-1]))
+        d_rw = torch.mm(h_prev.reshape(-1, hid).t(), dz.reshape(-1, g))
+        d_peep = torch.stack((
+            (dz[:, :, hid:2 * hid] * c_prev_all).sum((0, 1)),
+            (dz[:, :, 2 * hid:3 * hid] * c_raw).sum((0, 1)),
+            (dz[:, :, 3 * hid:] * c_prev_all).sum((0, 1)),
+        ))
+        return dz, d_rw, d_peep, dh, dc, None
+
+
+def graves_lstm_loop(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h: torch.Tensor,
+                     c: torch.Tensor, mask: torch.Tensor | None, activation: Activation,
+                     gate_activation: Activation) -> tuple[torch.Tensor, torch.Tensor,
+                                                           torch.Tensor]:
+    """The SPEC equations step by step with autograd, for any activation pair.
+
+    Same arguments and results as the fused function; used where it does not apply.
+    """
+    act, gate = activation_fn(activation), activation_fn(gate_activation)
+    hid = rw.shape[0]
+    outputs = []
+    for t in range(zx.shape[0]):
+        z = zx[t] + h @ rw
+        a = act(z[:, :hid])
+        f = gate(z[:, hid:2 * hid] + peep[0] * c)
+        i = gate(z[:, 3 * hid:] + peep[2] * c)
+        c = f * c + i * a
+        o = gate(z[:, 2 * hid:3 * hid] + peep[1] * c)
+        h = o * act(c)
+        if mask is not None:
+            h = h * mask[t]
+            c = c * mask[t]
+        outputs.append(h)
+    return torch.stack(outputs), h, c
+
+
+class GravesLSTMModule(nn.Module):
+    """One Graves LSTM layer on ``[N, nIn, T]`` inputs, returning ``[N, H, T]`` and (h, c)."""
+
+    def __init__(self, conf: _BaseLSTM, dtype: torch.dtype, generator: torch.Generator,
+                 weight_init: WeightInit = WeightInit.XAVIER) -> None:
+        super().__init__()
+        n_in, hid = conf.n_in, conf.n_out
+        assert n_in is not None and hid is not None
+        self.conf = conf
+        self.hidden = hid
+        scheme = conf.weight_init or weight_init
+        # DL4J draws W and RW (peepholes included) with fan_in = H and fan_out = nIn + H.
+        self.W = nn.Parameter(init_weight((n_in, 4 * hid), scheme, hid, n_in + hid, dtype,
+                                          generator))
+        rw = init_weight((hid, 4 * hid + 3), scheme, hid, n_in + hid, dtype, generator)
+        self.RW = nn.Parameter(rw[:, :4 * hid].contiguous())
+        self.peep = nn.Parameter(rw[:, 4 * hid:].t().contiguous())
+        bias = torch.full((4 * hid,), conf.bias_init, dtype=dtype)
+        bias[hid:2 * hid] = conf.forget_gate_bias_init
+        self.b = nn.Parameter(bias)
+        self._fused = (conf.activation == Activation.TANH
+                       and conf.gate_activation == Activation.SIGMOID)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                state: State | None = None) -> tuple[torch.Tensor, State]:
+        n, _, steps = x.shape
+        zx = torch.addmm(self.b, x.permute(2, 0, 1).reshape(steps * n, -1), self.W)
+        zx = zx.view(steps, n, -1)
+        if state is None:
+            h0 = c0 = zx.new_zeros(n, self.hidden)
+        else:
+            h0, c0 = state
+        m = None if mask is None else mask.t().unsqueeze(-1).to(zx.dtype)
+        if self._fused:
+            hs, h, c = _GravesLSTMFunction.apply(zx, self.RW, self.peep, h0, c0, m)
+        else:
+            hs, h, c = graves_lstm_loop(zx, self.RW, self.peep, h0, c0, m, self.conf.activation,
+                                        self.conf.gate_activation)
+        return hs.permute(1, 2, 0), (h, c)
+
+    def param_table(self) -> dict[str, np.ndarray]:
+        """``W [nIn, 4H]``, ``RW [H, 4H+3]`` (peepholes f, o, i last), ``b [1, 4H]``."""
+        rw = torch.cat((self.RW, self.peep.t()), dim=1)
+        return {"W": _np(self.W), "RW": _np(rw), "b": _np(self.b).reshape(1, -1)}
+
+    def set_param_table(self, table: dict[str, Any], prefix: str, suffix: str = "") -> None:
+        """Load DL4J-layout arrays (keys without the layer prefix ``prefix`` and the
+        direction ``suffix``, which only name the key in errors)."""
+        hid = self.hidden
+        w = check_shape(table["W"], (self.W.shape[0], 4 * hid), f"{prefix}W{suffix}")
+        rw = check_shape(table["RW"], (hid, 4 * hid + 3), f"{prefix}RW{suffix}")
+        b = check_shape(table["b"], (1, 4 * hid), f"{prefix}b{suffix}")
+        with torch.no_grad():
+            self.W.copy_(w)
+            self.RW.copy_(rw[:, :4 * hid])
+            self.peep.copy_(rw[:, 4 * hid:].t())
+            self.b.copy_(b.reshape(-1))
+
+    def param_types(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters grouped by DL4J parameter type (for per-type gradient clipping)."""
+        return {"W": [self.W], "RW": [self.RW, self.peep], "b": [self.b]}
+
+    def weight_params(self) -> list[nn.Parameter]:
+        """The parameters l1 / l2 apply to (not biases)."""
+        return [self.W, self.RW, self.peep]
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().copy()
