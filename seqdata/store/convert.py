@@ -44,6 +44,10 @@ from seqdata.store.reader import SequenceStore, resolve
 from seqdata.store.writer import sequences_table, write_part
 
 ON_ERROR = ("raise", "skip")
+# Files per chunk (one chunk = one task = one Parquet part). Below the minimum, starting a
+# worker process costs more than parsing the files; above the maximum, progress gets coarse.
+MIN_CHUNK_FILES = 256
+MAX_CHUNK_FILES = 4096
 
 
 # ----------------------------------------------------------------------------- atomic output
@@ -320,7 +324,7 @@ def convert(features: object, out: str | os.PathLike[str], labels: object = None
                                 "reason": f"file not found: {bad[0]}"})
             else:
                 ids.append(i)
-        size = int(np.clip(-(-len(ids) // (4 * n_workers)), 16, 2048))
+        size = int(np.clip(-(-len(ids) // (4 * n_workers)), MIN_CHUNK_FILES, MAX_CHUNK_FILES))
         chunks = [_Chunk(k, data_dir, ids[s:s + size], [feature_paths[i] for i in ids[s:s + size]],
                          None if label_paths is None else [label_paths[i] for i in ids[s:s + size]],
                          skip_lines, label_skip_lines, delimiter, on_error, columns, label_columns)
