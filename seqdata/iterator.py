@@ -153,8 +153,9 @@ class SequenceRecordReaderDataSetIterator:
                 f"SequenceRecordReaderDataSetIterator{inspect.signature(form)}: {e}") from None
         bound.apply_defaults()
         a = bound.arguments
-        self._features_reader = a["features_reader"] if two else a["reader"]
-        self._labels_reader = a["labels_reader"] if two else None
+        self._features_reader = _reader(a["features_reader"] if two else a["reader"],
+                                        "features_reader" if two else "reader")
+        self._labels_reader = _reader(a["labels_reader"], "labels_reader") if two else None
         self._batch_size = _positive_int(a["mini_batch_size"], "mini_batch_size")
         self._num_possible_labels = int(a["num_possible_labels"])
         self._regression = bool(a["regression"])
@@ -621,6 +622,14 @@ def _batch_sizes(m: int, k: int, b: int) -> list[int]:
         sizes.append(size)
         remaining -= size
     return sizes
+
+
+def _reader(value: Any, name: str) -> SequenceRecordReader:
+    if not all(hasattr(value, m) for m in ("load_ragged", "load_sequences", "__len__")):
+        raise SeqDataError(
+            f"{name} must be a SequenceRecordReader (with load_ragged, load_sequences and "
+            f"len()), found {type(value).__name__}")
+    return value
 
 
 def _mode(value: Any) -> AlignmentMode:

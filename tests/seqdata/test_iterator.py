@@ -223,6 +223,14 @@ def test_bad_constructor_arguments():
         Iter(reader(SEQS), 0, 2, 1)
     with pytest.raises(SeqDataError):
         Iter(reader(SEQS), 2)
+    with pytest.raises(SeqDataError, match="labels_reader must be a SequenceRecordReader"):
+        Iter(reader(SEQS), labels_reader=None, mini_batch_size=2, num_possible_labels=2)
+    with pytest.raises(SeqDataError, match="reader must be a SequenceRecordReader"):
+        Iter([[1, 2]], 2, -1, -1)
+    with pytest.raises(SeqDataError, match="alignment_mode"):
+        Iter(reader(SEQS), reader(SEQS), 2, 2, False, "ALIGN_MIDDLE")
+    by_name = Iter(reader([[[1], [2]]]), reader([[[0]]]), 1, 2, False, "ALIGN_END")
+    assert by_name.next().labels_mask.tolist() == [[0, 1]]
     with pytest.raises(ParseError, match="label_index 7"):
         Iter(reader(SEQS), 2, 2, 7).input_columns()
 
