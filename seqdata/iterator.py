@@ -277,6 +277,15 @@ class SequenceRecordReaderDataSetIterator:
         """The current epoch number, counting from 0 (it picks the shuffle order)."""
         return self._epoch
 
+    def set_epoch(self, epoch: int) -> None:
+        """Start over at epoch ``epoch`` (as ``DistributedSampler.set_epoch``).
+
+        Copies of an iterator (DataLoader workers, ranks) that cannot see each other's
+        resets use this to agree on the shuffle order of an epoch.
+        """
+        self.reset()
+        self._epoch = _non_negative_int(epoch, "epoch")
+
     @property
     def padding_fraction(self) -> float:
         """Fraction of feature steps that are padding, over the minibatches returned in the
@@ -324,7 +333,8 @@ class SequenceRecordReaderDataSetIterator:
         """A new iterator over the sequences of shard ``rank`` of ``world_size``.
 
         Shards are disjoint, cover every sequence exactly once per epoch, and give every rank
-        the same number of minibatches (see NOTE [ How shards stay exact and equal ]).
+        the same number of minibatches (see NOTE [ How shards stay exact and equal ]). The
+        shard starts at this iterator's current epoch and keeps its pre-processor and options.
         """
         world_size = _positive_int(world_size, "world_size")
         rank = int(rank)
@@ -346,7 +356,7 @@ class SequenceRecordReaderDataSetIterator:
         clone.__dict__.update(self.__dict__)
         clone._rank, clone._world_size = rank, world_size
         clone._lock = threading.Lock()
-        clone._epoch, clone._epoch_started = 0, False
+        clone._epoch_started = False           # the shard starts at the parent's epoch
         clone._plan, clone._position, clone._prefetcher = None, 0, None
         clone._real_steps = clone._total_steps = 0
         return clone

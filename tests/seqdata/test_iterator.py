@@ -527,6 +527,20 @@ def test_property_shards_exact_disjoint_equal_batch_counts(n, batch, world, shuf
         assert max(sizes) - min(sizes) <= 1
 
 
+def test_set_epoch_and_shards_start_at_the_parents_epoch():
+    it = make_iter(11, 3, shuffle=True, seed=5, collect_meta_data=True)
+    later = make_iter(11, 3, shuffle=True, seed=8, collect_meta_data=True)
+    it.next()
+    it.set_epoch(3)
+    assert it.epoch == 3
+    assert epoch_indices(it) == epoch_indices(later)
+    shards = [it.shard(r, 2) for r in range(2)]
+    assert all(s.epoch == 3 for s in shards)
+    assert sorted(sum(sum((epoch_indices(s) for s in shards), []), [])) == list(range(11))
+    with pytest.raises(SeqDataError, match="epoch"):
+        it.set_epoch(-1)
+
+
 def test_shard_arguments():
     it = make_iter(8, 2)
     with pytest.raises(SeqDataError, match="rank"):
