@@ -118,6 +118,9 @@ class SequenceRecordReaderDataSetIterator:
       data (done once, minibatch by minibatch).
     - ``prefetch=N``: a background thread assembles up to ``N`` minibatches ahead; an error
       there is raised in the consumer at the minibatch that caused it.
+    - :meth:`shard` gives rank ``r`` of ``W`` its own iterator over a disjoint part of the
+      sequences with the same number of minibatches on every rank; :meth:`set_epoch` lets
+      copies that cannot see each other's resets agree on an epoch's shuffle.
 
     Epochs: ``for ds in it`` always runs one whole epoch from the start (it calls
     :meth:`reset` first); :meth:`has_next`, :meth:`next` and :meth:`reset` behave as in DL4J
@@ -157,9 +160,9 @@ class SequenceRecordReaderDataSetIterator:
                                         "features_reader" if two else "reader")
         self._labels_reader = _reader(a["labels_reader"], "labels_reader") if two else None
         self._batch_size = _positive_int(a["mini_batch_size"], "mini_batch_size")
-        self._num_possible_labels = int(a["num_possible_labels"])
+        self._num_possible_labels = _int(a["num_possible_labels"], "num_possible_labels")
         self._regression = bool(a["regression"])
-        self._label_index = None if two else int(a["label_index"])
+        self._label_index = None if two else _int(a["label_index"], "label_index")
         self._mode = _mode(a["alignment_mode"]) if two else AlignmentMode.ALIGN_START
         self._collect_meta_data = bool(collect_meta_data)
         self._shuffle = bool(shuffle)
@@ -651,6 +654,12 @@ def _mode(value: Any) -> AlignmentMode:
         raise SeqDataError(
             f"alignment_mode must be one of {[m.name for m in AlignmentMode]}, found "
             f"{value!r}") from None
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise SeqDataError(f"{name} must be an integer, found {value!r}")
+    return int(value)
 
 
 def _positive_int(value: Any, name: str) -> int:

@@ -219,6 +219,8 @@ def test_bad_constructor_arguments():
         Iter(reader(SEQS), 2, 0, 1)
     with pytest.raises(SeqDataError, match="num_possible_labels >= 1"):
         Iter(reader(SEQS), 2, -1, 1)
+    with pytest.raises(SeqDataError, match="label_index must be an integer"):
+        Iter(reader(SEQS), 2, 2, "last")
     with pytest.raises(SeqDataError, match="mini_batch_size"):
         Iter(reader(SEQS), 0, 2, 1)
     with pytest.raises(SeqDataError):
