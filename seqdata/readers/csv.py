@@ -1,0 +1,444 @@
+"""CSV sequence files: one file per sequence, one line per time step (DataVec's reader).
+
+>>> import os, tempfile
+>>> from seqdata.splits import NumberedFileInputSplit
+>>> d = tempfile.mkdtemp()
+>>> for i, text in enumerate(["t,x\\n0,1.5\\n1,2.5\\n", "t,x\\n0,-1\\n"]):
+...     with open(os.path.join(d, f"{i}.csv"), "w") as f:
+...         _ = f.write(text)
+>>> reader = CSVSequenceRecordReader(skip_num_lines=1)
+>>> reader.initialize(NumberedFileInputSplit(os.path.join(d, "%d.csv"), 0, 1))
+>>> reader.next_sequence().values.tolist()
+[[0.0, 1.5], [1.0, 2.5]]
+>>> batch = reader.load_ragged([1, 0])
+>>> batch.lengths.tolist(), batch.values.shape, batch.first_lines.tolist()
+([1, 2], (3, 2), [2, 2])
+
+How a batch is read (``load_ragged`` / ``load_sequences``): the files are read concurrently,
+their data lines are joined into one buffer per worker and parsed once by pyarrow's CSV parser,
+then split per file by line counts. Only when that fast parse fails, or a cheap check disagrees
+(rows per file, nulls), does :func:`_parse_precise` go through the files of that part line by
+line: it defines the format exactly and names file, line and column of the first problem.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from seqdata.errors import MissingFilesError, ParseError, SeqDataError, SplitError
+from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
+
+__all__ = ["CSVSequenceRecordReader"]
+
+_BOM = b"\xef\xbb\xbf"
+# What a number looks like, exactly: pyarrow's float parser accepts the same spellings (the
+# property tests compare the two), and Python's float() converts them identically.
+_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                     r"|nan|inf|infinity)", re.IGNORECASE | re.ASCII)
+# Files per worker below which splitting a batch across threads costs more than it saves.
+_MIN_FILES_PER_PART = 8
+_MAX_LISTED_MISSING = 5
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """How lines split into fields: a literal one-byte delimiter (pyarrow parses it directly)
+    or a regular expression (fields are re-joined with commas before the bulk parse)."""
+
+    delimiter: str
+    regex: re.Pattern[str] | None
+    # Stripped from both ends of every line and field: spaces, tabs and stray carriage
+    # returns, except the delimiter itself (a trailing tab is an empty field in a TSV file).
+    whitespace: str
+
+    @property
+    def bulk_delimiter(self) -> str:
+        return "," if self.regex is not None else self.delimiter
+
+    def split(self, line: str) -> list[str]:
+        if self.regex is None:
+            return line.split(self.delimiter)
+        fields, start = [], 0
+        for match in self.regex.finditer(line):
+            fields.append(line[start:match.start()])
+            start = match.end()
+        fields.append(line[start:])
+        return fields
+
+
+def _make_dialect(delimiter: str) -> _Dialect:
+    if not isinstance(delimiter, str) or not delimiter:
+        raise SeqDataError(f"delimiter: expected a non-empty string, found {delimiter!r}")
+    if delimiter in ("\n", "\r", "\r\n"):
+        raise SeqDataError(f"delimiter: line breaks separate time steps, found {delimiter!r}")
+    # NOTE [ One character is literal, longer is a regex ]: as pandas' ``sep``. A one-character
+    # delimiter that is not one ASCII byte (e.g. "§") cannot go to pyarrow's byte-level parser,
+    # so it takes the regex route with the character escaped; the result is the same.
+    if len(delimiter) == 1 and delimiter.isascii():
+        return _Dialect(delimiter, None, " \t\r".replace(delimiter, ""))
+    source = re.escape(delimiter) if len(delimiter) == 1 else delimiter
+    try:
+        pattern = re.compile(source)
+    except re.error as e:
+        raise SeqDataError(
+            f"delimiter {delimiter!r}: a delimiter longer than one character is a regular "
+            f"expression, and this one does not compile: {e}") from None
+    if pattern.fullmatch(""):
+        raise SeqDataError(
+            f"delimiter {delimiter!r}: expected a regular expression that matches at least one "
+            "character, found one that matches the empty string")
+    return _Dialect(delimiter, pattern, " \t\r")
+
+
+class CSVSequenceRecordReader(SequenceRecordReader):
+    """Reads one sequence per delimited text file: ``values`` is ``[T, C]`` float64.
+
+    Parameters
+    ----------
+    skip_num_lines:
+        Lines skipped at the top of every file (headers). Line numbers in errors count them.
+    delimiter:
+        One character is literal (``","``, ``"\\t"``, ``";"``); a longer string is a regular
+        expression, as pandas' ``sep`` (``r"\\s+"``).
+
+    Format (see SPEC section 3): CRLF line ends and a UTF-8 byte-order mark are accepted;
+    spaces and tabs around a field are ignored and never make an empty first field; blank lines
+    at the end of a file are ignored. Ragged rows, non-numbers, empty fields (also one made by
+    a trailing delimiter), blank lines followed by more data, empty files and bytes that are not
+    UTF-8 raise :class:`~seqdata.errors.ParseError` naming file, 1-based line and column.
+    ``nan`` and ``inf`` are numbers. Quotes are not special: a quoted number is not a number.
+    """
+
+    def __init__(self, skip_num_lines: int = 0, delimiter: str = ",") -> None:
+        if isinstance(skip_num_lines, bool) or not isinstance(skip_num_lines, int) \
+                or skip_num_lines < 0:
+            raise SeqDataError(
+                f"skip_num_lines: expected an int >= 0, found {skip_num_lines!r}")
+        self.skip_num_lines = skip_num_lines
+        self.delimiter = delimiter
+        self._dialect = _make_dialect(delimiter)
+        self._locations: list[str] | None = None
+        self._local_paths: list[str | None] = []
+
+    def initialize(self, split: object = None) -> None:
+        """Bind to ``split`` (an :class:`~seqdata.splits.InputSplit`) and check local files.
+
+        Every local file must exist and be a regular file; otherwise one
+        :class:`~seqdata.errors.MissingFilesError` says how many are not and lists the first
+        few. URLs (``s3://``...) are checked when first read.
+        """
+        self._locations = _checked_locations(split)
+        self._local_paths = [_local_path(location) for location in self._locations]
+        self.reset()
+
+    def __len__(self) -> int:
+        return len(self._require_locations())
+
+    def locations(self) -> list[str]:
+        """The files this reader reads, in index order."""
+        return list(self._require_locations())
+
+    def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+        sources = self._sources(indices)
+        blocks, lengths = self._load(indices)
+        arrays = [a for block, n in zip(blocks, lengths) for a in _split_rows(block, n)]
+        first_line = self.skip_num_lines + 1
+        return [SequenceRecord(values, source, first_line)
+                for values, source in zip(arrays, sources)]
+
+    def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
+        sources = self._sources(indices)
+        blocks, lengths = self._load(indices)
+        width = blocks[0].shape[1]
+        if any(block.shape[1] != width for block in blocks):
+            arrays = [a for block, n in zip(blocks, lengths) for a in _split_rows(block, n)]
+            for values, source in zip(arrays, sources):
+                if values.shape[1] != width:
+                    raise ParseError(
+                        f"expected {width} columns (as in {sources[0]}), found "
+                        f"{values.shape[1]}; all files of one reader must have the same number "
+                        "of columns", source, self.skip_num_lines + 1, None)
+        values = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+        return RaggedBatch(values=values,
+                           lengths=np.array([n for part in lengths for n in part],
+                                            dtype=np.int64),
+                           sources=sources,
+                           first_lines=np.full(len(sources), self.skip_num_lines + 1,
+                                               dtype=np.int64))
+
+    def _require_locations(self) -> list[str]:
+        if self._locations is None:
+            raise SeqDataError("this reader is not initialised: call initialize(split) first")
+        return self._locations
+
+    def _sources(self, indices: Sequence[int]) -> list[str]:
+        locations = self._require_locations()
+        n = len(locations)
+        sources = []
+        for i in indices:
+            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) \
+                    or not -n <= i < n:
+                raise SeqDataError(f"sequence index {i!r} out of range: the reader holds {n} "
+                                   "sequences")
+            sources.append(locations[i])
+        if not sources:
+            raise SeqDataError("cannot load zero sequences: indices is empty")
+        return sources
+
+    def _load(self, indices: Sequence[int]) -> tuple[list[np.ndarray], list[list[int]]]:
+        """Blocks of rows, each holding consecutive sequences, and the lengths in each block."""
+        files = [(self._locations[i], self._local_paths[i]) for i in indices]
+        parts = _partition(files)
+        args = (parts, [self.skip_num_lines] * len(parts), [self._dialect] * len(parts))
+        results = list((_pool().map if len(parts) > 1 else map)(_load_part, *args))
+        return ([block for part in results for block in part[0]],
+                [n for part in results for n in part[1]])
+
+
+def _split_rows(block: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+    return np.split(block, np.cumsum(lengths)[:-1]) if len(lengths) > 1 else [block]
+
+
+def _partition(files: list[tuple[str, str | None]]) -> list[list[tuple[str, str | None]]]:
+    n_parts = max(1, min(_workers(), len(files) // _MIN_FILES_PER_PART))
+    size = math.ceil(len(files) / n_parts)
+    return [files[i:i + size] for i in range(0, len(files), size)]
+
+
+def _load_part(files: list[tuple[str, str | None]], skip: int, dialect: _Dialect
+               ) -> tuple[list[np.ndarray], list[list[int]]]:
+    """Read and parse one part's files: one block by the bulk parse, else one per file."""
+    raw = [_read_bytes(location, path) for location, path in files]
+    bodies = [_data_body(data, skip, dialect) for data in raw]
+    if all(b is not None for b in bodies):
+        parsed = _parse_bulk(bodies, dialect)
+        if parsed is not None:
+            values, counts = parsed
+            return [values], [counts]
+    arrays = [_parse_precise(data, location, skip, dialect)
+              for data, (location, _) in zip(raw, files)]
+    return arrays, [[len(a)] for a in arrays]
+
+
+def _data_body(data: bytes, skip: int, dialect: _Dialect) -> bytes | None:
+    """The data lines of one file: no BOM, no skipped lines, no blank lines at the end.
+
+    For the regex dialect the fields are re-joined with commas, so that one literal-comma bulk
+    parse serves both. ``None`` when nothing is left or a field holds a comma: the precise parse
+    then decides.
+    """
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    for _ in range(skip):
+        start = data.find(b"\n", start) + 1
+        if start == 0:
+            return None
+    body = data[start:].rstrip((dialect.whitespace + "\n").encode())
+    if not body:
+        return None
+    if dialect.regex is None:
+        return body
+    # surrogateescape keeps undecodable bytes as they are: the bulk parse then rejects them,
+    # and the precise parse names their line and column.
+    text = body.decode("utf-8", "surrogateescape")
+    lines = []
+    for line in text.split("\n"):
+        fields = dialect.split(line.strip(dialect.whitespace))
+        joined = ",".join(fields)
+        if joined.count(",") != len(fields) - 1:
+            return None  # a comma inside a field would pass for a delimiter
+        lines.append(joined)
+    return "\n".join(lines).encode("utf-8", "surrogateescape")
+
+
+def _parse_bulk(bodies: list[bytes], dialect: _Dialect) -> tuple[np.ndarray, list[int]] | None:
+    """Parse many files' data lines at once; ``None`` when anything is off.
+
+    Accepts a subset of what :func:`_parse_precise` accepts, with the same values: the column
+    count comes from the first line and pyarrow rejects any row that differs; empty fields
+    become nulls, which are rejected here; each line break is one row in pyarrow (a stray
+    ``\\r`` is a row too), so rows per file must equal the line count of each file.
+    """
+    counts = [b.count(b"\n") + 1 for b in bodies]
+    delimiter = dialect.bulk_delimiter.encode()
+    first = bodies[0]
+    end = first.find(b"\n")
+    width = (first if end < 0 else first[:end]).count(delimiter) + 1
+    names = [f"c{j}" for j in range(width)]
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(b"\n".join(bodies) + b"\n"),
+            read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
+            parse_options=pa_csv.ParseOptions(delimiter=dialect.bulk_delimiter, quote_char=False,
+                                              escape_char=False, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={n: pa.float64() for n in names}, null_values=[""],
+                true_values=[], false_values=[], strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != sum(counts) or any(c.null_count for c in table.columns):
+        return None
+    values = np.empty((table.num_rows, width), dtype=np.float64)
+    for j, column in enumerate(table.columns):
+        values[:, j] = column.to_numpy()
+    return values, counts
+
+
+def _parse_precise(data: bytes, path: str, skip: int, dialect: _Dialect) -> np.ndarray:
+    """Parse one file line by line; the reference for the format and for every message."""
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    lines = data.split(b"\n")[skip:]
+    ws = dialect.whitespace
+    rows: list[list[str]] = []
+    width = width_line = blank_line = None
+    for k, raw in enumerate(lines):
+        line_no = skip + k + 1
+        line = raw.decode("utf-8", "surrogateescape").strip(ws)
+        if not line:
+            blank_line = blank_line or line_no
+            continue
+        if blank_line is not None:
+            raise ParseError(f"blank line inside the data (more data follows on line {line_no});"
+                             " only blank lines at the end of a file are ignored",
+                             path, blank_line, 1)
+        fields = [f.strip(ws) for f in dialect.split(line)]
+        if width is None:
+            width, width_line = len(fields), line_no
+        for j, field in enumerate(fields[:width]):
+            if not _NUMBER.fullmatch(field):
+                raise ParseError(_bad_field(field, dialect), path, line_no, j + 1)
+        if len(fields) != width:
+            trailing = " (the last one empty: a trailing delimiter?)" \
+                if len(fields) > width and not fields[-1] else ""
+            raise ParseError(f"ragged row: expected {width} fields (as on line {width_line}), "
+                             f"found {len(fields)}{trailing}", path, line_no,
+                             min(width, len(fields)) + 1)
+        rows.append(fields)
+    if not rows:
+        what = f"after skipping {skip} lines" if skip else "in the file"
+        raise ParseError(f"empty sequence: expected at least one data line {what}, found none",
+                         path, skip + 1, None)
+    return np.array([[float(f) for f in row] for row in rows], dtype=np.float64)
+
+
+def _bad_field(field: str, dialect: _Dialect) -> str:
+    if not field:
+        return (f"empty field: expected a number between delimiters {dialect.delimiter!r} "
+                "(a trailing delimiter also makes an empty field)")
+    shown = field if len(field) <= 40 else field[:37] + "..."
+    try:
+        shown.encode("utf-8")
+    except UnicodeEncodeError:
+        return ("invalid UTF-8: expected text, found the bytes "
+                f"{shown.encode('utf-8', 'surrogateescape')!r}")
+    return f"expected a number, found {shown!r}"
+
+
+def _is_url(location: str) -> bool:
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", location) is not None
+
+
+def _local_path(location: str) -> str | None:
+    """The local path of a location, ``None`` for a remote URL."""
+    if location.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+        return unquote(urlparse(location).path)
+    return None if _is_url(location) else location
+
+
+def _checked_locations(split: object) -> list[str]:
+    locations_of = getattr(split, "locations", None)
+    if not callable(locations_of):
+        raise SplitError(f"initialize: expected an InputSplit (NumberedFileInputSplit, FileSplit,"
+                         f" ListSplit), found {type(split).__name__}")
+    locations = [str(loc) for loc in locations_of()]
+    if not locations:
+        raise SplitError("initialize: expected a split naming at least one file, found none")
+    problems = []
+    for location in locations:
+        path = _local_path(location)
+        if path is None or os.path.isfile(path):
+            continue
+        problems.append(f"{location} ({'a directory' if os.path.isdir(path) else 'missing'})")
+    if problems:
+        listed = ", ".join(problems[:_MAX_LISTED_MISSING])
+        more = f", and {len(problems) - _MAX_LISTED_MISSING} more" \
+            if len(problems) > _MAX_LISTED_MISSING else ""
+        raise MissingFilesError(f"{len(problems)} of {len(locations)} files are missing or not "
+                                f"regular files: {listed}{more}")
+    return locations
+
+
+def _read_bytes(location: str, path: str | None) -> bytes:
+    """The bytes of a file; ``path`` is its local path, ``None`` for a URL."""
+    try:
+        if path is not None:
+            with open(path, "rb", buffering=0) as f:
+                return f.readall()
+        return _read_remote(location)
+    except FileNotFoundError:
+        raise MissingFilesError(f"1 file is missing: {location}") from None
+    except (OSError, pa.ArrowException) as e:
+        raise SeqDataError(f"{location}: cannot read the file: {e}") from None
+
+
+def _read_remote(location: str) -> bytes:
+    """Read a URL through pyarrow's file systems, else fsspec's (when installed)."""
+    import pyarrow.fs as pa_fs
+    try:
+        fs, path = pa_fs.FileSystem.from_uri(location)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as arrow_error:
+        try:
+            import fsspec
+        except ImportError:
+            raise SeqDataError(f"{location}: no file system for this URL "
+                               f"({arrow_error}); installing fsspec may add one") from None
+        try:
+            with fsspec.open(location, "rb") as f:
+                return f.read()
+        except ValueError as e:  # fsspec: unknown protocol
+            raise SeqDataError(f"{location}: no file system for this URL ({e})") from None
+    info = fs.get_file_info(path)
+    if info.type == pa_fs.FileType.NotFound:
+        raise FileNotFoundError(location)
+    with fs.open_input_stream(path) as f:
+        return f.read()
+
+
+_pool_lock = threading.Lock()
+_pool_instance: ThreadPoolExecutor | None = None
+
+
+def _workers() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, cores or 1))
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One thread pool for every CSV reader of the process, created on first use."""
+    global _pool_instance
+    with _pool_lock:
+        if _pool_instance is None:
+            _pool_instance = ThreadPoolExecutor(_workers(), thread_name_prefix="seqdata-csv")
+        return _pool_instance
+
+
+def _forget_pool_after_fork() -> None:
+    # A forked child (e.g. a DataLoader worker) inherits the pool object but not its threads.
+    global _pool_instance, _pool_lock
+    _pool_instance = None
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
