@@ -29,6 +29,8 @@ import multiprocessing
 import os
 import re
 import shutil
+import threading
+import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
@@ -344,6 +346,18 @@ def convert(features: object, out: str | os.PathLike[str], labels: object = None
     return SequenceStore(out)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: exit once the converting process is gone (killed with SIGKILL,
+    say) instead of waiting forever for work that will never come."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="seqdata-parent-watch", daemon=True).start()
+
+
 def _run_chunks(chunks: list[_Chunk], n_workers: int, progress: bool) -> list[_Part]:
     from tqdm import tqdm
 
@@ -360,7 +374,9 @@ def _run_chunks(chunks: list[_Chunk], n_workers: int, progress: bool) -> list[_P
         # Worker processes are spawned, not forked: the parent may already run pyarrow and
         # reader threads, and forking a threaded process can deadlock in the child.
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(n_workers, len(chunks)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(n_workers, len(chunks)), mp_context=ctx,
+                                 initializer=_exit_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             pending: set[Future[_Part]] = {pool.submit(_convert_chunk, c) for c in chunks}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
