@@ -1,0 +1,81 @@
+"""seqdata.torch: tensors equal the iterator's arrays, shards cover every sequence once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from seqdata.dataset import DataSet
+from seqdata.errors import SeqDataError
+from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
+from seqdata.readers.base import CollectionSequenceRecordReader
+from seqdata.torch import SequenceIterableDataset, to_tensors
+
+
+def make_iterator(n=24, batch=4):
+    """Sequence i has length i % 5 + 1 and holds the value i in every step: easy to trace."""
+    features = CollectionSequenceRecordReader([np.full((i % 5 + 1, 2), float(i))
+                                               for i in range(n)])
+    labels = CollectionSequenceRecordReader([[[i % 3]] for i in range(n)])
+    return SequenceRecordReaderDataSetIterator(features, labels, batch, 3,
+                                               alignment_mode=AlignmentMode.ALIGN_END)
+
+
+def seen(batches):
+    """The sequence ids in a list of tensor batches (value at the last real step)."""
+    ids = []
+    for b in batches:
+        f, m = b["features"], b["features_mask"]
+        for j in range(f.shape[0]):
+            last = int(m[j].nonzero().max()) if m is not None else f.shape[2] - 1
+            ids.append(int(f[j, 0, last]))
+    return ids
+
+
+def test_batches_equal_the_iterator():
+    it = make_iterator()
+    expected = list(it)
+    got = list(DataLoader(SequenceIterableDataset(it), batch_size=None))
+    assert len(got) == len(expected)
+    for ds, b in zip(expected, got):
+        assert set(b) == {"features", "labels", "features_mask", "labels_mask"}
+        for name in b:
+            np.testing.assert_array_equal(b[name].numpy(), getattr(ds, name))
+            assert b[name].dtype == torch.float32
+
+
+def test_tuples_and_zero_copy():
+    ds = DataSet(np.arange(6, dtype=np.float32).reshape(1, 2, 3),
+                 features_mask=np.ones((1, 3), np.float32))
+    features, labels, fmask, lmask = to_tensors(ds, as_tuple=True)
+    assert labels is None and lmask is None
+    features[0, 0, 0] = 42.0
+    assert ds.features[0, 0, 0] == 42.0
+    first = next(iter(SequenceIterableDataset(make_iterator(), as_tuple=True)))
+    assert isinstance(first, tuple) and len(first) == 4
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_ranks_are_disjoint_and_cover_everything(world_size):
+    it = make_iterator()
+    per_rank = [seen(SequenceIterableDataset(it, rank=r, world_size=world_size))
+                for r in range(world_size)]
+    assert sorted(i for ids in per_rank for i in ids) == list(range(24))
+    counts = {len(list(SequenceIterableDataset(it, rank=r, world_size=world_size)))
+              for r in range(world_size)}
+    assert len(counts) == 1
+
+
+def test_dataloader_workers_each_read_their_own_shard():
+    it = make_iterator()
+    loader = DataLoader(SequenceIterableDataset(it), batch_size=None, num_workers=2)
+    assert sorted(seen(loader)) == list(range(24))
+
+
+def test_arguments_are_checked():
+    with pytest.raises(SeqDataError, match="SequenceRecordReaderDataSetIterator"):
+        SequenceIterableDataset([1, 2, 3])
+    with pytest.raises(SeqDataError, match="both rank and world_size"):
+        SequenceIterableDataset(make_iterator(), rank=0)
