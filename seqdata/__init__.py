@@ -19,7 +19,7 @@ from seqdata.errors import (
     SplitError,
     StoreError,
 )
-from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
+from seqdata.iterator import AlignmentMode, ExampleMetaData, SequenceRecordReaderDataSetIterator
 from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize
 from seqdata.readers.base import (
     CollectionSequenceRecordReader,
@@ -37,6 +37,7 @@ __all__ = [
     "CSVSequenceRecordReader",
     "CollectionSequenceRecordReader",
     "DataSet",
+    "ExampleMetaData",
     "FileSplit",
     "InputSplit",
     "LabelError",

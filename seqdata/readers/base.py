@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from seqdata.errors import SeqDataError
+from seqdata.errors import ParseError, SeqDataError
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,12 @@ class RaggedBatch:
     def from_records(cls, records: Sequence[SequenceRecord]) -> "RaggedBatch":
         if not records:
             raise SeqDataError("cannot build a batch from zero sequences")
+        shape = records[0].values.shape[1:]
+        for r in records[1:]:
+            if r.values.shape[1:] != shape:
+                raise ParseError(
+                    f"expected every sequence of a batch to have step shape {shape} "
+                    f"(as {records[0].source}), found {r.values.shape[1:]}", path=r.source)
         values = np.concatenate([r.values for r in records], axis=0)
         return cls(values=values,
                    lengths=np.array([len(r.values) for r in records], dtype=np.int64),
