@@ -1,0 +1,127 @@
+"""GravesLSTM: the SPEC equations in numpy via param_table, the fused backward, masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seqnet.conf.enums import Activation
+from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
+from seqnet.nn.graves_lstm import GravesLSTMModule, _GravesLSTMFunction, graves_lstm_loop
+from tests.seqnet._nets import make_net
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def numpy_graves(x: np.ndarray, table: dict[str, np.ndarray], prefix: str = "0_",
+                 mask: np.ndarray | None = None) -> np.ndarray:
+    """The SPEC equations, written from the SPEC with DL4J's layouts: x [N, C, T] -> [N, H, T]."""
+    w, rw, b = table[prefix + "W"], table[prefix + "RW"], table[prefix + "b"][0]
+    hid = rw.shape[0]
+    r, p_f, p_o, p_i = rw[:, :4 * hid], rw[:, 4 * hid], rw[:, 4 * hid + 1], rw[:, 4 * hid + 2]
+    blocks = lambda m: (m[..., :hid], m[..., hid:2 * hid], m[..., 2 * hid:3 * hid],  # noqa: E731
+                        m[..., 3 * hid:])
+    (w_a, w_f, w_o, w_i), (r_a, r_f, r_o, r_i), (b_a, b_f, b_o, b_i) = (
+        blocks(w), blocks(r), blocks(b))
+    n, _, steps = x.shape
+    h = np.zeros((n, hid))
+    c = np.zeros((n, hid))
+    out = np.zeros((n, hid, steps))
+    for t in range(steps):
+        xt = x[:, :, t]
+        a = np.tanh(xt @ w_a + h @ r_a + b_a)
+        f = _sigmoid(xt @ w_f + h @ r_f + p_f * c + b_f)
+        i = _sigmoid(xt @ w_i + h @ r_i + p_i * c + b_i)
+        c = f * c + i * a
+        o = _sigmoid(xt @ w_o + h @ r_o + p_o * c + b_o)
+        h = o * np.tanh(c)
+        if mask is not None:
+            h = h * mask[:, t:t + 1]
+            c = c * mask[:, t:t + 1]
+        out[:, :, t] = h
+    return out
+
+
+def test_forward_equals_numpy_spec_equations():
+    rng = np.random.default_rng(0)
+    net = make_net([GravesLSTM(n_in=3, n_out=5), RnnOutputLayer(n_out=2)], data_type="float64")
+    table = net.param_table()
+    # Non-zero peepholes and biases so every term of the equations matters.
+    table["0_RW"][:, -3:] = rng.normal(size=(5, 3))
+    table["0_b"] = rng.normal(size=(1, 20))
+    net.set_param_table(table)
+    x = rng.normal(size=(4, 3, 7))
+    hidden = net.feed_forward(x)[1]
+    np.testing.assert_allclose(hidden, numpy_graves(x, table), atol=1e-12)
+
+
+def test_masked_forward_equals_numpy_and_zeroes_state():
+    rng = np.random.default_rng(1)
+    net = make_net([GravesLSTM(n_in=2, n_out=3), RnnOutputLayer(n_out=2)], data_type="float64")
+    table = net.param_table()
+    table["0_RW"][:, -3:] = rng.normal(size=(3, 3))
+    net.set_param_table(table)
+    x = rng.normal(size=(3, 2, 6))
+    mask = np.array([[1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1], [1, 0, 1, 1, 0, 1]], float)
+    hidden = net.feed_forward(x, mask)[1]
+    np.testing.assert_allclose(hidden, numpy_graves(x, table, mask=mask), atol=1e-12)
+    assert np.all(hidden.transpose(0, 2, 1)[mask == 0.0] == 0.0)
+
+
+def test_param_table_layout_and_forget_bias():
+    net = make_net([GravesLSTM(n_in=3, n_out=4), RnnOutputLayer(n_out=2)])
+    table = net.param_table()
+    assert table["0_W"].shape == (3, 16)
+    assert table["0_RW"].shape == (4, 19)
+    assert table["0_b"].shape == (1, 16)
+    np.testing.assert_array_equal(table["0_b"][0, 4:8], 1.0)       # forget block [a|f|o|i]
+    np.testing.assert_array_equal(np.delete(table["0_b"][0], range(4, 8)), 0.0)
+    assert net.num_params() == 3 * 16 + 4 * 19 + 16 + 4 * 2 + 2
+
+
+def test_xavier_init_uses_dl4j_fans():
+    net = make_net([GravesLSTM(n_in=100, n_out=150), RnnOutputLayer(n_out=2)], seed=3)
+    table = net.param_table()
+    expected = np.sqrt(2.0 / (150 + 100 + 150))    # fan_in = H, fan_out = nIn + H
+    for key in ("0_W", "0_RW"):
+        assert abs(table[key].std() - expected) < 0.05 * expected
+
+
+def _inputs(seed: int, steps: int = 5, n: int = 3, hid: int = 4):
+    g = torch.Generator().manual_seed(seed)
+    make = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64,  # noqa: E731
+                                  requires_grad=True)
+    return make(steps, n, 4 * hid), make(hid, 4 * hid), make(3, hid), make(n, hid), make(n, hid)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_fused_backward_passes_gradcheck(masked):
+    args = _inputs(0)
+    mask = None
+    if masked:
+        mask = torch.tensor([[1, 1, 0], [0, 1, 1], [1, 1, 0], [1, 0, 0], [1, 1, 1]],
+                            dtype=torch.float64).unsqueeze(-1)
+    assert torch.autograd.gradcheck(lambda *a: _GravesLSTMFunction.apply(*a, mask), args)
+
+
+def test_fused_equals_reference_loop_values_and_gradients():
+    args = _inputs(1, steps=8)
+    fused = _GravesLSTMFunction.apply(*args, None)
+    loop = graves_lstm_loop(*args, None, Activation.TANH, Activation.SIGMOID)
+    for a, b in zip(fused, loop):
+        torch.testing.assert_close(a, b)
+    weights = [torch.randn_like(t) for t in fused]
+    g_fused = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, fused)), args)
+    g_loop = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, loop)), args)
+    for a, b in zip(g_fused, g_loop):
+        torch.testing.assert_close(a, b)
+
+
+def test_other_activations_use_the_reference_loop():
+    conf = GravesLSTM(n_in=2, n_out=3, activation="softsign", gate_activation="hardsigmoid")
+    module = GravesLSTMModule(conf, torch.float64, torch.Generator().manual_seed(0))
+    x = torch.randn(2, 2, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: module(x)[0], (x,))
