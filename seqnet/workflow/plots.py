@@ -54,12 +54,15 @@ def _save(fig, path: str | os.PathLike) -> None:
 def plot_history(history: Sequence[dict[str, Any]], metric: str,
                  path: str | os.PathLike) -> None:
     """Train score (left axis) and the evaluation ``metric`` (right axis) per epoch."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(HISTORY_SIZE)
     ax = fig.add_subplot(1, 1, 1)
     epochs = [h["epoch"] for h in history]
     ax.plot(epochs, [h["train_score"] for h in history], "o-", color="tab:blue",
             label="train score")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("train score", color="tab:blue")
     points = [(h["epoch"], h[metric]) for h in history if h.get(metric) is not None]
     if points:

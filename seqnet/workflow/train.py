@@ -104,6 +104,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` is CUDA when available, else the CPU; other names go to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigurationError(f"run.device: expected 'cpu', 'cuda', 'cuda:N' or 'auto', "
+                                 f"found {name!r} ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigurationError(f"run.device: {name!r} asked for, but torch sees no CUDA "
+                                 "device; use 'cpu' or 'auto'")
+    return device
+
+
 def metric_values(evaluation: Any, task: str) -> dict[str, float]:
     """The per-epoch metrics logged for an evaluation."""
     if task == "classification":
@@ -159,6 +174,7 @@ class Trainer:
         self.echo = echo or (lambda message: log.info(message))
         self.task = config.data.task
         self.metric = config.run.metric
+        self.device = resolve_device(config.run.device)
 
     # ------------------------------------------------------------------ setup
 
@@ -199,7 +215,7 @@ class Trainer:
     def _network(self, data: RunData, state: dict[str, Any] | None) -> Any:
         if state is not None:
             net, _ = load_model(self.out / state["checkpoint"])
-            return net
+            return net.to(self.device)
         from seqnet.network import MultiLayerNetwork
 
         probe = data.iterator("train")
@@ -208,7 +224,7 @@ class Trainer:
         torch.manual_seed(self.config.network.seed)
         net = MultiLayerNetwork(conf)
         net.init()
-        return net
+        return net.to(self.device)
 
     # ------------------------------------------------------------------ one epoch
 
@@ -222,7 +238,7 @@ class Trainer:
                   unit="batch", leave=False, disable=not self.config.run.progress) as bar:
             for ds in it:
                 net.fit(ds)
-                score = float(net.score_value)
+                score = float(net.score())
                 if not math.isfinite(score):
                     raise TrainingError(f"epoch {epoch + 1}: the score became {score} after "
                                         f"{net.iteration_count} updates; lower the learning "
@@ -328,7 +344,7 @@ class Trainer:
         model = net
         result.test_model = "final"
         if "validation" in data.readers and (self.out / "best.zip").exists():
-            model, _ = load_model(self.out / "best.zip")
+            model = load_model(self.out / "best.zip")[0].to(self.device)
             result.test_model = "best"
         result.test = evaluate(model, data.iterator("test"), self.task)
         if self.task == "classification" and plots.have_matplotlib():
