@@ -21,7 +21,7 @@ import numpy as np
 
 from seqdata.errors import ParseError, SeqDataError
 from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
-from seqdata.readers.csv import _checked_locations, _local_path, _pool, _read_bytes
+from seqdata.readers._files import checked_locations, local_path, read_bytes, thread_pool
 
 __all__ = ["NpySequenceRecordReader"]
 
@@ -43,8 +43,8 @@ class NpySequenceRecordReader(SequenceRecordReader):
 
     def initialize(self, split: object = None) -> None:
         """Bind to ``split`` (an :class:`~seqdata.splits.InputSplit`) and check local files."""
-        self._locations = _checked_locations(split)
-        self._local_paths = [_local_path(location) for location in self._locations]
+        self._locations = checked_locations(split)
+        self._local_paths = [local_path(location) for location in self._locations]
         self.reset()
 
     def __len__(self) -> int:
@@ -63,7 +63,7 @@ class NpySequenceRecordReader(SequenceRecordReader):
                 raise SeqDataError(
                     f"sequence index {i!r} out of range: the reader holds {n} sequences")
         files = [(locations[i], self._local_paths[i]) for i in indices]
-        loaded = _pool().map(_load_file, files) if len(files) > 1 else map(_load_file, files)
+        loaded = thread_pool().map(_load_file, files) if len(files) > 1 else map(_load_file, files)
         return [SequenceRecord(values, location) for values, (location, _) in zip(loaded, files)]
 
     def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
@@ -87,7 +87,7 @@ class NpySequenceRecordReader(SequenceRecordReader):
 
 def _load_file(file: tuple[str, str | None]) -> np.ndarray:
     location, path = file
-    data = _read_bytes(location, path)
+    data = read_bytes(location, path)
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     # A corrupt header reaches numpy's tokenizer and literal parser, which raise whatever they

@@ -1,0 +1,127 @@
+"""Where a reader's bytes come from: local paths, ``file://`` and remote URLs.
+
+Shared by the file readers: the missing-files check at ``initialize``, reading one file
+whole (pyarrow's file systems, else fsspec's, for URLs) and the thread pool that reads and
+parses a batch's files concurrently.
+
+>>> local_path("file:///data/a%20b.csv"), local_path("s3://bucket/a.csv"), local_path("x.csv")
+('/data/a b.csv', None, 'x.csv')
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+
+from seqdata.errors import MissingFilesError, SeqDataError, SplitError
+
+_MAX_LISTED = 5
+
+
+def _is_url(location: str) -> bool:
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", location) is not None
+
+
+def local_path(location: str) -> str | None:
+    """The local path of a location, ``None`` for a remote URL."""
+    if location.startswith("file://"):
+        return unquote(urlparse(location).path)
+    return None if _is_url(location) else location
+
+
+def checked_locations(split: object) -> list[str]:
+    """The locations of ``split``, after checking that every local one is a regular file.
+
+    All problems are collected into one :class:`~seqdata.errors.MissingFilesError` that says
+    how many there are and lists the first few; URLs are left for the first read.
+    """
+    locations_of = getattr(split, "locations", None)
+    if not callable(locations_of):
+        raise SplitError(f"initialize: expected an InputSplit (NumberedFileInputSplit, FileSplit,"
+                         f" ListSplit), found {type(split).__name__}")
+    locations = [str(loc) for loc in locations_of()]
+    if not locations:
+        raise SplitError("initialize: expected a split naming at least one file, found none")
+    problems = []
+    for location in locations:
+        path = local_path(location)
+        if path is None or os.path.isfile(path):
+            continue
+        problems.append(f"{location} ({'a directory' if os.path.isdir(path) else 'missing'})")
+    if problems:
+        listed = ", ".join(problems[:_MAX_LISTED])
+        more = f", and {len(problems) - _MAX_LISTED} more" \
+            if len(problems) > _MAX_LISTED else ""
+        raise MissingFilesError(f"{len(problems)} of {len(locations)} files are missing or not "
+                                f"regular files: {listed}{more}")
+    return locations
+
+
+def read_bytes(location: str, path: str | None) -> bytes:
+    """The bytes of a file; ``path`` is its local path, ``None`` for a URL."""
+    try:
+        if path is not None:
+            with open(path, "rb", buffering=0) as f:
+                return f.readall()
+        return _read_remote(location)
+    except FileNotFoundError:
+        raise MissingFilesError(f"1 file is missing: {location}") from None
+    except (OSError, pa.ArrowException) as e:
+        raise SeqDataError(f"{location}: cannot read the file: {e}") from None
+
+
+def _read_remote(location: str) -> bytes:
+    """Read a URL through pyarrow's file systems, else fsspec's (when installed)."""
+    import pyarrow.fs as pa_fs
+    try:
+        fs, path = pa_fs.FileSystem.from_uri(location)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as arrow_error:
+        try:
+            import fsspec
+        except ImportError:
+            raise SeqDataError(f"{location}: no file system for this URL "
+                               f"({arrow_error}); installing fsspec may add one") from None
+        try:
+            with fsspec.open(location, "rb") as f:
+                return f.read()
+        except ValueError as e:  # fsspec: unknown protocol
+            raise SeqDataError(f"{location}: no file system for this URL ({e})") from None
+    info = fs.get_file_info(path)
+    if info.type == pa_fs.FileType.NotFound:
+        raise FileNotFoundError(location)
+    with fs.open_input_stream(path) as f:
+        return f.read()
+
+
+_pool_lock = threading.Lock()
+_pool_instance: ThreadPoolExecutor | None = None
+
+
+def workers() -> int:
+    """Threads for reading and parsing: the usable cores, at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(8, cores or 1))
+
+
+def thread_pool() -> ThreadPoolExecutor:
+    """One thread pool for every file reader of the process, created on first use."""
+    global _pool_instance
+    with _pool_lock:
+        if _pool_instance is None:
+            _pool_instance = ThreadPoolExecutor(workers(), thread_name_prefix="seqdata-read")
+        return _pool_instance
+
+
+def _forget_pool_after_fork() -> None:
+    # A forked child (e.g. a DataLoader worker) inherits the pool object but not its threads.
+    global _pool_instance, _pool_lock
+    _pool_instance = None
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
