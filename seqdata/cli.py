@@ -68,7 +68,7 @@ _skip = click.option("--skip-lines", type=click.IntRange(min=0), default=0, show
 @click.option("--out", required=True, type=click.Path(), help="The store directory to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at --out.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Parsing processes.  [default: number of CPUs]")
+              help="Parallel conversion threads.  [default: number of CPUs, at most 8]")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise",
               show_default=True, help="Stop at a bad file, or skip it and list it in the manifest.")
 def convert(features: str, labels: str | None, range_: tuple[int, int] | None, skip_lines: int,
