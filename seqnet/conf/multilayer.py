@@ -17,7 +17,7 @@ from typing import Any
 from seqnet.conf._schema import config, from_dict, to_dict
 from seqnet.conf.enums import BackpropType, GradientNormalization, WeightInit
 from seqnet.conf.input_type import InputType
-from seqnet.conf.layers import Layer, LastTimeStep, SubsamplingLayer
+from seqnet.conf.layers import GravesBidirectionalLSTM, LastTimeStep, Layer, SubsamplingLayer
 from seqnet.conf.preprocessors import (
     CnnToFeedForwardPreProcessor,
     CnnToRnnPreProcessor,
@@ -74,6 +74,12 @@ class MultiLayerConfiguration:
             if k2 > k1:
                 raise ConfigurationError(
                     f"tbptt_backward_length: expected <= tbptt_forward_length ({k1}), found {k2}")
+            bidirectional = [i for i, layer in enumerate(self.layers)
+                             if isinstance(layer, GravesBidirectionalLSTM)]
+            if bidirectional:
+                raise ConfigurationError(
+                    f"layers[{bidirectional[0]}]: GravesBidirectionalLSTM needs the whole "
+                    f"sequence, so it cannot be trained with TRUNCATED_BPTT")
         bad = [i for i in self.input_preprocessors if not 0 <= i < len(self.layers)]
         if bad:
             raise ConfigurationError(f"input_preprocessors: expected layer indices in "

@@ -179,3 +179,21 @@ def test_float64_network_and_seed_reproducibility():
     x = np.random.default_rng(10).normal(size=(2, 3, 4))
     assert a.output(x).dtype == np.float64
     np.testing.assert_array_equal(a.output(x), b.output(x))
+
+
+def test_video_style_conv_then_recurrent_network():
+    from seqnet.conf.layers import ConvolutionLayer, SubsamplingLayer
+    from seqnet.conf.preprocessors import RnnToCnnPreProcessor
+
+    net = make_net([ConvolutionLayer(n_in=2, n_out=3, kernel_size=(3, 3), activation="relu"),
+                    SubsamplingLayer(kernel_size=(2, 2), stride=(2, 2)),
+                    GravesLSTM(n_out=4), RnnOutputLayer(n_out=2)],
+                   input_preprocessors={0: RnnToCnnPreProcessor(input_height=6, input_width=6,
+                                                               num_channels=2)})
+    x = np.random.default_rng(11).normal(size=(2, 72, 5)).astype(np.float32)
+    out = net.output(x)
+    assert out.shape == (2, 2, 5)
+    steps = np.concatenate([net.rnn_time_step(x[:, :, t:t + 1]) for t in range(5)], axis=2)
+    np.testing.assert_allclose(steps, out, atol=1e-5)
+    # Each frame goes through the conv layers on its own: frame 0 alone gives step 0.
+    np.testing.assert_allclose(net.output(x[:, :, :1])[:, :, 0], out[:, :, 0], atol=1e-6)
