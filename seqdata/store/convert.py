@@ -80,10 +80,10 @@ def atomic_directory(out: str, overwrite: bool = False) -> Iterator[str]:
     ``out`` may be replaced only with ``overwrite`` and only if it is a store or an empty
     directory, so a mistyped path never deletes unrelated data.
     """
-    out = os.path.abspath(out)
-    parent, name = os.path.split(out)
     if "://" in out:
         raise StoreError(f"{out}: expected a local output path, found a URL")
+    out = os.path.abspath(out)
+    parent, name = os.path.split(out)
 
     def check() -> None:
         if not os.path.lexists(out):

@@ -209,6 +209,18 @@ def test_store_opens_through_a_file_url(corpus):
     np.testing.assert_array_equal(a.values, b.values)
 
 
+def test_readers_pickle_and_keep_their_own_cursor(corpus):
+    import pickle
+
+    store = corpus["stores"]["step"]
+    a, b = store.reader("features"), store.reader("features")
+    a.next_sequence()
+    np.testing.assert_array_equal(b.next_sequence().values, corpus["features"][0])
+    np.testing.assert_array_equal(a.next_sequence().values, corpus["features"][1])
+    copy = pickle.loads(pickle.dumps(store.reader("labels")))
+    np.testing.assert_array_equal(copy.load_ragged([5]).values, corpus["per_step"][5])
+
+
 def test_errors(tmp_path, corpus):
     with pytest.raises(StoreError, match="expected a seqdata store"):
         SequenceStore(tmp_path)
@@ -220,5 +232,7 @@ def test_errors(tmp_path, corpus):
         store.reader("labels")
     with pytest.raises(StoreError, match=r"indices in \[0, 37\), found 37"):
         store.reader("features").load_ragged([0, 37])
+    with pytest.raises(StoreError, match="local output path"):
+        convert([corpus["fpat"] % 0], "s3://bucket/store", progress=False)
     with pytest.raises(StoreError, match="without a split"):
         store.reader("features").initialize(NumberedFileInputSplit(corpus["fpat"], 0, 1))
