@@ -28,7 +28,7 @@ import io
 import os
 import re
 import shutil
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -362,18 +362,18 @@ def _run_chunks(chunks: list[_Chunk], n_workers: int, progress: bool) -> list[_P
         # 4,000-file conversion) and without pickling results back.
         with ThreadPoolExecutor(max_workers=min(n_workers, len(chunks)),
                                 thread_name_prefix="seqdata-convert") as pool:
-            pending: set[Future[_Part]] = {pool.submit(_convert_chunk, c) for c in chunks}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for fut in done:
-                    error = fut.exception()
-                    if error is not None:
-                        for other in pending:
-                            other.cancel()
-                        raise error
+            futures = [pool.submit(_convert_chunk, c) for c in chunks]
+            try:
+                for fut in as_completed(futures):
                     part = fut.result()
                     parts.append(part)
                     bar.update(len(part.lengths) + len(part.skipped))
+            except BaseException:
+                # A bad file or Ctrl-C: start no further chunk; the running ones finish
+                # before the temporary directory is removed.
+                for other in futures:
+                    other.cancel()
+                raise
     return sorted(parts, key=lambda p: p.index)
 
 

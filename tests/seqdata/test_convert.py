@@ -83,10 +83,12 @@ def test_overwrite_rules(tmp_path):
     assert (other / "notes.txt").read_text() == "keep me"
 
 
-def test_failed_conversion_leaves_nothing(tmp_path):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_failed_conversion_leaves_nothing(tmp_path, monkeypatch, workers):
+    monkeypatch.setattr(convert_module, "MIN_CHUNK_FILES", 8)
     paths = write_texts(tmp_path / "f", ["1,2\n"] * 40 + ["1,oops\n"])
     with pytest.raises(ParseError) as err:
-        convert(paths, tmp_path / "store", progress=False, workers=1)
+        convert(paths, tmp_path / "store", progress=False, workers=workers)
     assert (err.value.path, err.value.line, err.value.column) == (paths[-1], 1, 2)
     assert sorted(os.listdir(tmp_path)) == ["f"]
 
