@@ -14,6 +14,7 @@ import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
@@ -21,6 +22,7 @@ import pyarrow as pa
 from seqdata.errors import MissingFilesError, SeqDataError, SplitError
 
 _MAX_LISTED = 5
+T = TypeVar("T")
 
 
 def _is_url(location: str) -> bool:
@@ -100,6 +102,7 @@ def _read_remote(location: str) -> bytes:
 
 _pool_lock = threading.Lock()
 _pool_instance: ThreadPoolExecutor | None = None
+_THREAD_PREFIX = "seqdata-read"
 
 
 def workers() -> int:
@@ -108,12 +111,24 @@ def workers() -> int:
     return max(1, min(8, cores or 1))
 
 
-def thread_pool() -> ThreadPoolExecutor:
+def parallel_map(function: Callable[..., T], *iterables: Iterable[Any]) -> list[T]:
+    """``list(map(function, *iterables))``, run on the shared reader threads.
+
+    Runs inline for a single item, and when called from one of those threads (a reader used
+    inside another reader's work), where waiting on the pool could deadlock it.
+    """
+    columns = [list(it) for it in iterables]
+    if len(columns[0]) <= 1 or threading.current_thread().name.startswith(_THREAD_PREFIX):
+        return list(map(function, *columns))
+    return list(_thread_pool().map(function, *columns))
+
+
+def _thread_pool() -> ThreadPoolExecutor:
     """One thread pool for every file reader of the process, created on first use."""
     global _pool_instance
     with _pool_lock:
         if _pool_instance is None:
-            _pool_instance = ThreadPoolExecutor(workers(), thread_name_prefix="seqdata-read")
+            _pool_instance = ThreadPoolExecutor(workers(), thread_name_prefix=_THREAD_PREFIX)
         return _pool_instance
 
 

@@ -33,7 +33,13 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from seqdata.errors import ParseError, SeqDataError
-from seqdata.readers._files import checked_locations, local_path, read_bytes, thread_pool, workers
+from seqdata.readers._files import (
+    checked_locations,
+    local_path,
+    parallel_map,
+    read_bytes,
+    workers,
+)
 from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
 
 __all__ = ["CSVSequenceRecordReader"]
@@ -45,6 +51,9 @@ _NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
                      r"|nan|inf|infinity)", re.IGNORECASE | re.ASCII)
 # Files per worker below which splitting a batch across threads costs more than it saves.
 _MIN_FILES_PER_PART = 8
+_WHITESPACE_RUNS = r"\s+"
+# Around fields of a regex dialect: what bytes.split() and pandas' whitespace separator skip.
+_ASCII_WHITESPACE = " \t\r\x0b\x0c"
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,8 @@ class _Dialect:
     delimiter: str
     regex: re.Pattern[str] | None
     # Stripped from both ends of every line and field: spaces, tabs and stray carriage
-    # returns, except the delimiter itself (a trailing tab is an empty field in a TSV file).
+    # returns, except the delimiter itself (a trailing tab is an empty field in a TSV file);
+    # for a regex also vertical tabs and form feeds.
     whitespace: str
 
     @property
@@ -94,7 +104,7 @@ def _make_dialect(delimiter: str) -> _Dialect:
         raise SeqDataError(
             f"delimiter {delimiter!r}: expected a regular expression that matches at least one "
             "character, found one that matches the empty string")
-    return _Dialect(delimiter, pattern, " \t\r")
+    return _Dialect(delimiter, pattern, _ASCII_WHITESPACE)
 
 
 class CSVSequenceRecordReader(SequenceRecordReader):
@@ -196,8 +206,8 @@ class CSVSequenceRecordReader(SequenceRecordReader):
         """Blocks of rows, each holding consecutive sequences, and the lengths in each block."""
         files = [(self._locations[i], self._local_paths[i]) for i in indices]
         parts = _partition(files)
-        args = (parts, [self.skip_num_lines] * len(parts), [self._dialect] * len(parts))
-        results = list((thread_pool().map if len(parts) > 1 else map)(_load_part, *args))
+        results = parallel_map(_load_part, parts, [self.skip_num_lines] * len(parts),
+                               [self._dialect] * len(parts))
         return ([block for part in results for block in part[0]],
                 [n for part in results for n in part[1]])
 
@@ -244,14 +254,19 @@ def _data_body(data: bytes, skip: int, dialect: _Dialect) -> bytes | None:
         return None
     if dialect.regex is None:
         return body
+    if dialect.delimiter == _WHITESPACE_RUNS:
+        # bytes.split() splits on runs of ASCII whitespace and drops it at both ends, which is
+        # exactly this dialect for ASCII text; other text fails the bulk parse.
+        if b"," in body:
+            return None
+        return b"\n".join(b",".join(line.split()) for line in body.split(b"\n"))
     # surrogateescape keeps undecodable bytes as they are: the bulk parse then rejects them,
     # and the precise parse names their line and column.
     text = body.decode("utf-8", "surrogateescape")
     lines = []
     for line in text.split("\n"):
-        fields = dialect.split(line.strip(dialect.whitespace))
-        joined = ",".join(fields)
-        if joined.count(",") != len(fields) - 1:
+        joined, n_delimiters = dialect.regex.subn(",", line.strip(dialect.whitespace))
+        if joined.count(",") != n_delimiters:
             return None  # a comma inside a field would pass for a delimiter
         lines.append(joined)
     return "\n".join(lines).encode("utf-8", "surrogateescape")
@@ -262,8 +277,9 @@ def _parse_bulk(bodies: list[bytes], dialect: _Dialect) -> tuple[np.ndarray, lis
 
     Accepts a subset of what :func:`_parse_precise` accepts, with the same values: the column
     count comes from the first line and pyarrow rejects any row that differs; empty fields
-    become nulls, which are rejected here; each line break is one row in pyarrow (a stray
-    ``\\r`` is a row too), so rows per file must equal the line count of each file.
+    become nulls, which are rejected here. Every line break ends a row for pyarrow, and a stray
+    ``\\r`` ends one more, so pyarrow can only find more rows than line breaks: equal totals mean
+    every file kept its own line count, which is how the rows are split back per file.
     """
     counts = [b.count(b"\n") + 1 for b in bodies]
     delimiter = dialect.bulk_delimiter.encode()
@@ -271,10 +287,14 @@ def _parse_bulk(bodies: list[bytes], dialect: _Dialect) -> tuple[np.ndarray, lis
     end = first.find(b"\n")
     width = (first if end < 0 else first[:end]).count(delimiter) + 1
     names = [f"c{j}" for j in range(width)]
+    joined = b"\n".join(bodies) + b"\n"
+    # One block for the whole buffer: a row longer than a block would fail the parse.
+    block_size = min(max(len(joined) + 1, 1 << 20), 1 << 30)
     try:
         table = pa_csv.read_csv(
-            pa.py_buffer(b"\n".join(bodies) + b"\n"),
-            read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
+            pa.py_buffer(joined),
+            read_options=pa_csv.ReadOptions(column_names=names, use_threads=False,
+                                            block_size=block_size),
             parse_options=pa_csv.ParseOptions(delimiter=dialect.bulk_delimiter, quote_char=False,
                                               escape_char=False, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(

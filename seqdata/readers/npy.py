@@ -21,7 +21,7 @@ import numpy as np
 
 from seqdata.errors import ParseError, SeqDataError
 from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
-from seqdata.readers._files import checked_locations, local_path, read_bytes, thread_pool
+from seqdata.readers._files import checked_locations, local_path, parallel_map, read_bytes
 
 __all__ = ["NpySequenceRecordReader"]
 
@@ -63,7 +63,7 @@ class NpySequenceRecordReader(SequenceRecordReader):
                 raise SeqDataError(
                     f"sequence index {i!r} out of range: the reader holds {n} sequences")
         files = [(locations[i], self._local_paths[i]) for i in indices]
-        loaded = thread_pool().map(_load_file, files) if len(files) > 1 else map(_load_file, files)
+        loaded = parallel_map(_load_file, files)
         return [SequenceRecord(values, location) for values, (location, _) in zip(loaded, files)]
 
     def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:

@@ -336,7 +336,7 @@ def test_valid_corpora_read_back_exactly(tmp_path_factory, corpus):
 
 NASTY = [b",", b"\n", b"\r", b"\r\n", b" ", b"\t", b"\x00", b"\xff", b"\xef\xbb\xbf", b".", b"e",
          b"-", b"+", b"n", b"a", b"i", b"f", b"\"", b"1", b"0", b";", b"\xc3", b"nan", b"inf",
-         b"_", b"\x0b", b"\xa0", b"\xc2\xa0", "\u0663".encode("utf-8")]
+         b"_", b"\x0b", b"\x0c", b"\x1c", b"\xa0", b"\xc2\xa0", "\u0663".encode("utf-8")]
 
 
 @st.composite
