@@ -186,10 +186,9 @@ def _read_pair(chunk: _Chunk, positions: Sequence[int]) -> tuple[RaggedBatch, Ra
                               chunk.delimiter)
     _check_columns(features, chunk.columns, "feature", "the first feature file")
     labels = None
-    if chunk.label_paths is not None:
+    if chunk.label_paths is not None and chunk.label_columns is not None:
         labels = read_csv_batch([chunk.label_paths[i] for i in positions],
                                 chunk.label_skip_lines, chunk.delimiter)
-        assert chunk.label_columns is not None
         _check_columns(labels, chunk.label_columns, "label", "the first label file")
     return features, labels
 
@@ -221,7 +220,7 @@ def _convert_chunk(chunk: _Chunk) -> _Part:
             return _Part(chunk.index, None, np.zeros(0, np.int64), None, {}, [], [], [], [],
                          skipped)
         features = _concat([f for f, _ in singles])
-        labels = _concat([lb for _, lb in singles]) if chunk.label_paths is not None else None
+        labels = None if singles[0][1] is None else _concat([lb for _, lb in singles])
 
     digests = [mf.file_sha256(_read_bytes(chunk.feature_paths[i])) for i in positions]
     label_digests = ([mf.file_sha256(_read_bytes(chunk.label_paths[i])) for i in positions]
@@ -237,12 +236,11 @@ def _convert_chunk(chunk: _Chunk) -> _Part:
                  [] if labels is None else list(labels.sources), label_digests, skipped)
 
 
-def _concat(batches: Sequence[RaggedBatch | None]) -> RaggedBatch:
-    real = [b for b in batches if b is not None]
-    return RaggedBatch(values=np.concatenate([b.values for b in real]),
-                       lengths=np.concatenate([b.lengths for b in real]),
-                       sources=[s for b in real for s in b.sources],
-                       first_lines=np.concatenate([b.first_lines for b in real]))
+def _concat(batches: Sequence[RaggedBatch]) -> RaggedBatch:
+    return RaggedBatch(values=np.concatenate([b.values for b in batches]),
+                       lengths=np.concatenate([b.lengths for b in batches]),
+                       sources=[s for b in batches for s in b.sources],
+                       first_lines=np.concatenate([b.first_lines for b in batches]))
 
 
 # ----------------------------------------------------------------------------- convert
@@ -286,9 +284,10 @@ def convert(features: object, out: str | os.PathLike[str], labels: object = None
     ``features`` and ``labels`` are input splits (``NumberedFileInputSplit``, ``FileSplit``,
     ``ListSplit``) or lists of paths; file ``i`` of ``labels`` labels file ``i`` of
     ``features``. ``label_skip_lines`` defaults to ``skip_lines``. ``workers`` threads convert
-    chunks of files in parallel (default: the number of CPUs, at most 8). ``on_error="skip"`` leaves out files that do not
-    parse (a sequence is skipped when its feature or its label file is bad) and lists them, with
-    the reason, under ``"skipped"`` in the manifest. Returns the opened store.
+    chunks of files in parallel (default: the number of CPUs, at most 8). ``on_error="skip"``
+    leaves out files that do not parse (a sequence is skipped when its feature or its label
+    file is bad) and lists them, with the reason, under ``"skipped"`` in the manifest. Returns
+    the opened store. Sequences keep their corpus position as ``id``.
     """
     if on_error not in ON_ERROR:
         raise SeqDataError(f"on_error: expected one of {ON_ERROR}, found {on_error!r}")
@@ -324,10 +323,13 @@ def convert(features: object, out: str | os.PathLike[str], labels: object = None
             else:
                 ids.append(i)
         size = int(np.clip(-(-len(ids) // (4 * n_workers)), MIN_CHUNK_FILES, MAX_CHUNK_FILES))
-        chunks = [_Chunk(k, data_dir, ids[s:s + size], [feature_paths[i] for i in ids[s:s + size]],
-                         None if label_paths is None else [label_paths[i] for i in ids[s:s + size]],
-                         skip_lines, label_skip_lines, delimiter, on_error, columns, label_columns)
-                  for k, s in enumerate(range(0, len(ids), size))]
+        chunks = []
+        for k, start in enumerate(range(0, len(ids), size)):
+            part = ids[start:start + size]
+            chunks.append(_Chunk(
+                k, data_dir, part, [feature_paths[i] for i in part],
+                None if label_paths is None else [label_paths[i] for i in part],
+                skip_lines, label_skip_lines, delimiter, on_error, columns, label_columns))
         parts = _run_chunks(chunks, n_workers, progress)
         skipped += [s for p in parts for s in p.skipped]
         skipped.sort(key=lambda s: s["id"])

@@ -90,9 +90,9 @@ def loads(text: str, where: str) -> dict[str, Any]:
         manifest = json.loads(text)
     except ValueError as e:
         raise StoreError(f"{where}: expected a JSON manifest, found invalid JSON ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise StoreError(f"{where}: expected a manifest with format {FORMAT!r}, "
-                         f"found {manifest.get('format') if isinstance(manifest, dict) else manifest!r}")
+    found = manifest.get("format") if isinstance(manifest, dict) else manifest
+    if found != FORMAT:
+        raise StoreError(f"{where}: expected a manifest with format {FORMAT!r}, found {found!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise StoreError(f"{where}: expected store format version {FORMAT_VERSION}, "
                          f"found {manifest.get('format_version')!r}")

@@ -115,8 +115,7 @@ def _check_role(paths: Sequence[str], skip_lines: int, delimiter: str, report: V
     reference: tuple[str, int] | None = None
     for path, batch, problem in iter_parsed(paths, skip_lines, delimiter):
         if batch is None:
-            assert problem is not None
-            report.problems.append(problem)
+            report.problems.append(str(problem))
             continue
         width = batch.values.shape[1]
         if reference is None:
