@@ -221,6 +221,18 @@ def test_readers_pickle_and_keep_their_own_cursor(corpus):
     np.testing.assert_array_equal(copy.load_ragged([5]).values, corpus["per_step"][5])
 
 
+def test_store_opens_through_fsspec(corpus):
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    memory.put(corpus["stores"]["step"].path, "/seqdl-test-store", recursive=True)
+    try:
+        store = SequenceStore("memory://seqdl-test-store")
+        np.testing.assert_array_equal(store.reader("labels").load_ragged([2]).values,
+                                      corpus["per_step"][2])
+    finally:
+        memory.rm("/seqdl-test-store", recursive=True)
+
+
 def test_errors(tmp_path, corpus):
     with pytest.raises(StoreError, match="expected a seqdata store"):
         SequenceStore(tmp_path)
