@@ -235,5 +235,5 @@ class StoreSequenceRecordReader(SequenceRecordReader):
             rows = np.arange(lengths.sum()) + np.repeat(starts - batch_offsets, lengths)
             values = np.take(data.values, rows, axis=0)  # 2-3x faster than values[rows]
         return RaggedBatch(values=values, lengths=lengths,
-                           sources=[data.sources[i] for i in idx],
+                           sources=[data.sources[i] for i in idx.tolist()],
                            first_lines=data.first_lines[idx])

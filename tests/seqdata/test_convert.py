@@ -10,12 +10,16 @@ import sys
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from seqdata.errors import AlignmentError, MissingFilesError, ParseError, SeqDataError, StoreError
+from seqdata.readers.base import CollectionSequenceRecordReader
 from seqdata.readers.csv import CSVSequenceRecordReader
 from seqdata.splits import ListSplit, NumberedFileInputSplit
 import seqdata.store.convert as convert_module
-from seqdata.store.convert import convert, export
+from seqdata.store.convert import convert, export, write_store
 from seqdata.store.reader import SequenceStore
 
 
@@ -57,6 +61,21 @@ def test_round_trip_reproduces_every_value(tmp_path):
                             for i in range(26)])
     for original, exported in zip(read_all(lpaths), back_labels):
         np.testing.assert_array_equal(exported, original)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(hnp.arrays(np.float32, st.tuples(st.integers(1, 5), st.just(2)),
+                           elements=st.floats(width=32)), min_size=1, max_size=4))
+def test_export_writes_every_float32_exactly(tmp_path_factory, arrays):
+    root = tmp_path_factory.mktemp("p")
+    write_store(CollectionSequenceRecordReader([a.astype(np.float64) for a in arrays]),
+                root / "store")
+    written = export(root / "store", root / "csv")
+    for original, exported in zip(arrays, read_all(written)):
+        exported = exported.astype(np.float32)
+        nan = np.isnan(original)
+        np.testing.assert_array_equal(np.isnan(exported), nan)
+        np.testing.assert_array_equal(bits(exported)[~nan], bits(original)[~nan])
 
 
 def test_export_refuses_bad_patterns(tmp_path):
