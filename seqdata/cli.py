@@ -138,7 +138,8 @@ def info(path_or_pattern: str, range_: tuple[int, int] | None, skip_lines: int,
         click.echo(f"store: {path_or_pattern}")
         click.echo(f"sequences: {len(store)}")
         for role in store.roles:
-            click.echo(f"{role}: {m['columns'][role]} columns, length "
+            width = m["columns"][role]
+            click.echo(f"{role}: {width} column{'' if width == 1 else 's'}, length "
                        f"{_stats_line(m['lengths'][role])}")
         if m.get("label_counts"):
             counts = ", ".join(f"{k}: {v}" for k, v in m["label_counts"].items())

@@ -54,7 +54,7 @@ def test_convert_then_info(corpus):
     lines = result.stdout.splitlines()
     assert "sequences: 6" in lines
     assert "features: 2 columns, length min 1, median 3.5, max 6" in lines
-    assert "labels: 1 columns, length min 1, median 1, max 1" in lines
+    assert "labels: 1 column, length min 1, median 1, max 1" in lines
     assert "label counts: 0: 1, 1: 2, 2: 3" in lines
 
 
