@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from typing import Any
@@ -84,7 +85,8 @@ class MultiLayerConfiguration:
         if bad:
             raise ConfigurationError(f"input_preprocessors: expected layer indices in "
                                      f"[0, {len(self.layers)}), found {bad[0]}")
-        self.layers = [dataclasses.replace(layer) for layer in self.layers]
+        # Copies: filling in n_in must not change the layer objects the caller holds.
+        self.layers = [copy.deepcopy(layer) for layer in self.layers]
         self._preprocessors = _resolve(self.layers, self.input_preprocessors, self.input_type)
 
     def preprocessor(self, index: int) -> InputPreProcessor | None:

@@ -77,3 +77,17 @@ def test_mask_runs_finds_every_run():
     example, start, length = mask_runs(mask)
     assert list(zip(example.tolist(), start.tolist(), length.tolist())) == [
         (0, 0, 1), (0, 2, 2), (2, 0, 4)]
+
+
+def test_single_step_path_equals_reference():
+    module = _module(seed=3)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 3, 1, generator=g, dtype=torch.float64)
+    state = (torch.randn(2, 4, generator=g, dtype=torch.float64),
+             torch.randn(2, 4, generator=g, dtype=torch.float64))
+    for mask in (None, torch.tensor([[1.0], [0.0]], dtype=torch.float64)):
+        y, (h, c) = module(x, mask, state)
+        y_ref, h_ref, c_ref = _reference(module, x, mask, state)
+        torch.testing.assert_close(y, y_ref)
+        torch.testing.assert_close(h, h_ref)
+        torch.testing.assert_close(c, c_ref)
