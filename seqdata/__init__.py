@@ -29,6 +29,7 @@ from seqdata.readers.base import (
 )
 from seqdata.readers.csv import CSVSequenceRecordReader
 from seqdata.readers.npy import NpySequenceRecordReader
+from seqdata.store.reader import SequenceStore
 from seqdata.splits import FileSplit, InputSplit, ListSplit, NumberedFileInputSplit
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "SequenceRecord",
     "SequenceRecordReader",
     "SequenceRecordReaderDataSetIterator",
+    "SequenceStore",
     "SplitError",
     "StoreError",
 ]
