@@ -117,10 +117,18 @@ def parallel_map(function: Callable[..., T], *iterables: Iterable[Any]) -> list[
     Runs inline for a single item, and when called from one of those threads (a reader used
     inside another reader's work), where waiting on the pool could deadlock it.
     """
-    columns = [list(it) for it in iterables]
-    if len(columns[0]) <= 1 or threading.current_thread().name.startswith(_THREAD_PREFIX):
-        return list(map(function, *columns))
-    return list(_thread_pool().map(function, *columns))
+    calls = list(zip(*iterables))
+    if len(calls) <= 1 or threading.current_thread().name.startswith(_THREAD_PREFIX):
+        return [function(*args) for args in calls]
+    # The calling thread takes the first call itself instead of idling until the pool is done.
+    futures = [_thread_pool().submit(function, *args) for args in calls[1:]]
+    try:
+        first = function(*calls[0])
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return [first] + [future.result() for future in futures]
 
 
 def _thread_pool() -> ThreadPoolExecutor:

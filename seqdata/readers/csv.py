@@ -305,9 +305,19 @@ def _parse_bulk(bodies: list[bytes], dialect: _Dialect) -> tuple[np.ndarray, lis
         return None
     if table.num_rows != sum(counts) or any(c.null_count for c in table.columns):
         return None
-    # column_stack of whole columns: assigning column by column into a row-major array is 25x
-    # slower (strided writes).
-    return np.column_stack([column.to_numpy() for column in table.columns]), counts
+    # One column_stack beats assigning column by column into a row-major array 25x.
+    return np.column_stack([_float64_view(column) for column in table.columns]), counts
+
+
+def _float64_view(column: pa.ChunkedArray) -> np.ndarray:
+    """A null-free float64 column as a numpy view of its Arrow buffer.
+
+    pyarrow's own ``to_numpy`` imports pandas on first use (a third of a second); reading the
+    data buffer directly does not.
+    """
+    array = column.combine_chunks()
+    return np.frombuffer(array.buffers()[1], dtype=np.float64, count=len(array),
+                         offset=array.offset * 8)
 
 
 def _parse_precise(data: bytes, path: str, skip: int, dialect: _Dialect) -> np.ndarray:
