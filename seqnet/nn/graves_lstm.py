@@ -34,37 +34,46 @@ class _GravesLSTMFunction(torch.autograd.Function):
     ``zx`` is the input projection ``x W + b`` of all steps ``[T, N, 4H]`` (one matmul done by
     the caller, so autograd handles W, b and x); ``peep`` is ``[3, H]`` (forget, output, input).
     ``mask`` is ``[T, N, 1]`` or ``None``; at a masked step h and c are zeroed.
+    ``sizes`` (instead of a mask) says that at step t exactly the first ``sizes[t]`` examples
+    are real: padded steps are then skipped instead of computed and zeroed (see
+    NOTE [ Skipping padded steps ]).
     """
 
     @staticmethod
     def forward(ctx: Any, zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor,
-                h0: torch.Tensor, c0: torch.Tensor, mask: torch.Tensor | None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                h0: torch.Tensor, c0: torch.Tensor, mask: torch.Tensor | None,
+                sizes: list[int] | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         steps, n, g = zx.shape
         hid = g // 4
         p_f, p_o, p_i = peep[0], peep[1], peep[2]
-        gates = torch.empty_like(zx)            # activated a, f, o, i
-        c_raw = zx.new_empty(steps, n, hid)      # cell before masking
-        tanh_c = zx.new_empty(steps, n, hid)
-        hs = zx.new_empty(steps, n, hid)
+        # With sizes, rows of skipped steps must read as 0 (outputs, state, backward sums).
+        alloc = zx.new_zeros if sizes is not None else zx.new_empty
+        gates = alloc(steps, n, g)              # activated a, f, o, i
+        c_raw = alloc(steps, n, hid)            # cell before masking
+        tanh_c = alloc(steps, n, hid)
+        hs = alloc(steps, n, hid)
         cs = zx.new_empty(steps, n, hid) if mask is not None else c_raw
         h, c = h0, c0
         for t in range(steps):
-            z = torch.addmm(zx[t], h, rw, out=gates[t])
+            b = n if sizes is None else sizes[t]
+            z = torch.addmm(zx[t, :b], h[:b], rw, out=gates[t, :b])
             a, f, o, i = z[:, :hid], z[:, hid:2 * hid], z[:, 2 * hid:3 * hid], z[:, 3 * hid:]
+            c_b = c[:b]
             a.tanh_()
-            f.addcmul_(c, p_f).sigmoid_()
-            i.addcmul_(c, p_i).sigmoid_()
-            cn = torch.mul(f, c, out=c_raw[t]).addcmul_(i, a)
+            f.addcmul_(c_b, p_f).sigmoid_()
+            i.addcmul_(c_b, p_i).sigmoid_()
+            cn = torch.mul(f, c_b, out=c_raw[t, :b]).addcmul_(i, a)
             o.addcmul_(cn, p_o).sigmoid_()
-            tc = torch.tanh(cn, out=tanh_c[t])
-            h = torch.mul(o, tc, out=hs[t])
+            tc = torch.tanh(cn, out=tanh_c[t, :b])
+            torch.mul(o, tc, out=hs[t, :b])
+            h = hs[t]
             if mask is not None:
                 h.mul_(mask[t])
-                c = torch.mul(cn, mask[t], out=cs[t])
+                c = torch.mul(c_raw[t], mask[t], out=cs[t])
             else:
-                c = cn
+                c = c_raw[t]
         ctx.buffers = (gates, c_raw, tanh_c, cs)
+        ctx.sizes = sizes
         ctx.save_for_backward(rw, peep, h0, c0, hs, mask)
         return hs, h.clone(), c.clone()
 
@@ -72,35 +81,40 @@ class _GravesLSTMFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, d_hs: torch.Tensor, d_h: torch.Tensor, d_c: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
-                            torch.Tensor, None]:
+                            torch.Tensor, None, None]:
         rw, peep, h0, c0, hs, mask = ctx.saved_tensors
         gates, c_raw, tanh_c, cs = ctx.buffers
+        sizes = ctx.sizes
         steps, n, g = gates.shape
         hid = g // 4
         p_f, p_o, p_i = peep[0], peep[1], peep[2]
         rw_t = rw.t()
-        dz = torch.empty_like(gates)
+        dz = torch.zeros_like(gates) if sizes is not None else torch.empty_like(gates)
         dh = d_h.clone()
         dc = d_c.clone()
         for t in range(steps - 1, -1, -1):
+            b = n if sizes is None else sizes[t]
             dh += d_hs[t]
             if mask is not None:
                 dh.mul_(mask[t])
                 dc.mul_(mask[t])
-            gt = gates[t]
+            elif b < n:
+                dc[b:] = 0.0
+            gt = gates[t, :b]
             a, f, o, i = gt[:, :hid], gt[:, hid:2 * hid], gt[:, 2 * hid:3 * hid], gt[:, 3 * hid:]
-            c_prev = cs[t - 1] if t > 0 else c0
-            tc = tanh_c[t]
-            dzt = dz[t]
+            c_prev = (cs[t - 1] if t > 0 else c0)[:b]
+            tc = tanh_c[t, :b]
+            dh_b, dc_b = dh[:b], dc[:b]
+            dzt = dz[t, :b]
             dza, dzf, dzo, dzi = (dzt[:, :hid], dzt[:, hid:2 * hid], dzt[:, 2 * hid:3 * hid],
                                   dzt[:, 3 * hid:])
-            torch.mul(dh, tc, out=dzo).mul_(o - o * o)
-            dc.addcmul_(dh * o, 1.0 - tc * tc).addcmul_(dzo, p_o)
-            torch.mul(dc, i, out=dza).mul_(1.0 - a * a)
-            torch.mul(dc, a, out=dzi).mul_(i - i * i)
-            torch.mul(dc, c_prev, out=dzf).mul_(f - f * f)
-            dc.mul_(f).addcmul_(dzf, p_f).addcmul_(dzi, p_i)
-            dh = torch.mm(dzt, rw_t)
+            torch.mul(dh_b, tc, out=dzo).mul_(o - o * o)
+            dc_b.addcmul_(dh_b * o, 1.0 - tc * tc).addcmul_(dzo, p_o)
+            torch.mul(dc_b, i, out=dza).mul_(1.0 - a * a)
+            torch.mul(dc_b, a, out=dzi).mul_(i - i * i)
+            torch.mul(dc_b, c_prev, out=dzf).mul_(f - f * f)
+            dc_b.mul_(f).addcmul_(dzf, p_f).addcmul_(dzi, p_i)
+            dh = torch.mm(dz[t], rw_t)
         h_prev = torch.cat((h0.unsqueeze(0), hs[:-1]))
         c_prev_all = torch.cat((c0.unsqueeze(0), cs[:-1]))
         d_rw = torch.mm(h_prev.reshape(-1, hid).t(), dz.reshape(-1, g))
@@ -109,7 +123,40 @@ class _GravesLSTMFunction(torch.autograd.Function):
             (dz[:, :, 2 * hid:3 * hid] * c_raw).sum((0, 1)),
             (dz[:, :, 3 * hid:] * c_prev_all).sum((0, 1)),
         ))
-        return dz, d_rw, d_peep, dh, dc, None
+        return dz, d_rw, d_peep, dh, dc, None, None
+
+
+# NOTE [ Skipping padded steps ]
+# A right-padded (ALIGN_START) or left-padded (ALIGN_END) batch, sorted by length (longest
+# first), has at every step a prefix of real examples: the first sizes[t]. The fused loop then
+# runs each step on that prefix only, as packed sequences do, and the skipped rows read as
+# zero h and c: exactly what the masked loop computes, without the arithmetic on padding.
+
+
+def prefix_sizes(mask: torch.Tensor) -> tuple[torch.Tensor, list[int]] | None:
+    """For a right- or left-padded ``[N, T]`` mask: the order that sorts examples longest
+    first, and the number of real examples at each step in that order; else ``None``.
+
+    >>> prefix_sizes(torch.tensor([[1., 0., 0.], [1., 1., 1.]]))
+    (tensor([1, 0]), [2, 1, 1])
+    >>> prefix_sizes(torch.tensor([[0., 1., 1.], [1., 1., 1.]]))
+    (tensor([1, 0]), [1, 2, 2])
+    >>> prefix_sizes(torch.tensor([[1., 0., 1.]])) is None
+    True
+    """
+    real = mask > 0
+    lengths = real.sum(dim=1)
+    steps = mask.shape[1]
+    idx = torch.arange(steps, device=mask.device)
+    if bool((real == (idx < lengths.unsqueeze(1))).all()):
+        active_after = idx                      # step t is real where length > t
+    elif bool((real == (idx >= steps - lengths.unsqueeze(1))).all()):
+        active_after = steps - 1 - idx          # step t is real where length > T - 1 - t
+    else:
+        return None
+    order = torch.argsort(lengths, descending=True, stable=True)
+    sizes = (lengths.unsqueeze(0) > active_after.unsqueeze(1)).sum(dim=1)
+    return order, sizes.tolist()
 
 
 def graves_lstm_loop(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h: torch.Tensor,
@@ -170,9 +217,17 @@ class GravesLSTMModule(nn.Module):
             h0 = c0 = zx.new_zeros(n, self.hidden)
         else:
             h0, c0 = state
+        if self._fused and mask is not None:
+            packed = prefix_sizes(mask)
+            if packed is not None:
+                order, sizes = packed
+                inverse = torch.argsort(order)
+                hs, h, c = _GravesLSTMFunction.apply(zx[:, order], self.RW, self.peep,
+                                                     h0[order], c0[order], None, sizes)
+                return hs[:, inverse].permute(1, 2, 0), (h[inverse], c[inverse])
         m = None if mask is None else mask.t().unsqueeze(-1).to(zx.dtype)
         if self._fused:
-            hs, h, c = _GravesLSTMFunction.apply(zx, self.RW, self.peep, h0, c0, m)
+            hs, h, c = _GravesLSTMFunction.apply(zx, self.RW, self.peep, h0, c0, m, None)
         else:
             hs, h, c = graves_lstm_loop(zx, self.RW, self.peep, h0, c0, m, self.conf.activation,
                                         self.conf.gate_activation)

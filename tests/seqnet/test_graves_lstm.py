@@ -104,12 +104,12 @@ def test_fused_backward_passes_gradcheck(masked):
     if masked:
         mask = torch.tensor([[1, 1, 0], [0, 1, 1], [1, 1, 0], [1, 0, 0], [1, 1, 1]],
                             dtype=torch.float64).unsqueeze(-1)
-    assert torch.autograd.gradcheck(lambda *a: _GravesLSTMFunction.apply(*a, mask), args)
+    assert torch.autograd.gradcheck(lambda *a: _GravesLSTMFunction.apply(*a, mask, None), args)
 
 
 def test_fused_equals_reference_loop_values_and_gradients():
     args = _inputs(1, steps=8)
-    fused = _GravesLSTMFunction.apply(*args, None)
+    fused = _GravesLSTMFunction.apply(*args, None, None)
     loop = graves_lstm_loop(*args, None, Activation.TANH, Activation.SIGMOID)
     for a, b in zip(fused, loop):
         torch.testing.assert_close(a, b)
@@ -125,3 +125,41 @@ def test_other_activations_use_the_reference_loop():
     module = GravesLSTMModule(conf, torch.float64, torch.Generator().manual_seed(0))
     x = torch.randn(2, 2, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: module(x)[0], (x,))
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_padded_batches_skip_padding_with_masked_loop_numbers(side):
+    """Right- and left-padded masks take the prefix path; values and gradients equal the
+    masked reference loop."""
+    module = GravesLSTMModule(GravesLSTM(n_in=3, n_out=4), torch.float64,
+                              torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        module.peep.normal_()
+    lengths = torch.tensor([3, 6, 1, 4, 6])
+    idx = torch.arange(6)
+    real = idx < lengths[:, None] if side == "right" else idx >= 6 - lengths[:, None]
+    mask = real.double()
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(5, 3, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    state = tuple(torch.randn(5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+                  for _ in range(2))
+    y, (h, c) = module(x, mask, state)
+    zx = torch.addmm(module.b, x.permute(2, 0, 1).reshape(30, 3), module.W).view(6, 5, 16)
+    y_ref, h_ref, c_ref = graves_lstm_loop(zx, module.RW, module.peep, state[0], state[1],
+                                           mask.t().unsqueeze(-1), Activation.TANH,
+                                           Activation.SIGMOID)
+    outs, refs = (y, h, c), (y_ref.permute(1, 2, 0), h_ref, c_ref)
+    for a, b in zip(outs, refs):
+        torch.testing.assert_close(a, b)
+    weights = [torch.randn_like(t) for t in outs]
+    inputs = [x, *state, *module.parameters()]
+    got = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, outs)), inputs)
+    want = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, refs)), inputs)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+def test_prefix_path_passes_gradcheck():
+    args = _inputs(2, steps=4, n=3)
+    sizes = [3, 2, 2, 0]
+    assert torch.autograd.gradcheck(lambda *a: _GravesLSTMFunction.apply(*a, None, sizes), args)
