@@ -111,7 +111,7 @@ def iterator(root: str, lo: int, hi: int, batch_size: int):
 
 
 def build_network(size: int, seed: int, tbptt: int):
-    from seqnet.conf.configuration import MultiLayerConfiguration
+    from seqnet.conf.multilayer import MultiLayerConfiguration
     from seqnet.conf.layers import (ConvolutionLayer, DenseLayer, GravesLSTM, RnnOutputLayer,
                                     SubsamplingLayer)
     from seqnet.conf.preprocessors import RnnToCnnPreProcessor
@@ -125,7 +125,8 @@ def build_network(size: int, seed: int, tbptt: int):
                 DenseLayer(n_out=32, activation="relu"),
                 GravesLSTM(n_out=32, activation="tanh"),
                 RnnOutputLayer(n_out=len(SHAPES), activation="softmax", loss="MCXENT")],
-        input_preprocessors={0: RnnToCnnPreProcessor(size, size, 1)},
+        input_preprocessors={0: RnnToCnnPreProcessor(input_height=size, input_width=size,
+                                                             num_channels=1)},
         backprop_type="TRUNCATED_BPTT", tbptt_forward_length=tbptt,
         tbptt_backward_length=tbptt, updater=Adam(3e-3), seed=seed,
         gradient_normalization="CLIP_ELEMENT_WISE_ABSOLUTE_VALUE",

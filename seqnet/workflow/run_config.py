@@ -23,6 +23,7 @@ the TOML file, so a run file works from any current directory.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tomllib
@@ -381,8 +382,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return '"' + escaped.replace("\n", "\\n").replace("\t", "\\t") + '"'
+        # JSON's string escapes are all valid TOML escapes; TOML also forbids a raw DEL.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 OUTPUT_FILES = ("config.toml", "checkpoints", "model.zip", "best.zip", "state.json",
                 "metrics.jsonl", "loss.png", "confusion.png")
 STATE_VERSION = 1
+PLOT_INTERVAL_S = 30.0
 
 # NOTE [ Why a resumed run ends where an uninterrupted one would ]
 # Everything that decides the next epoch is restored: parameters and updater state (the
@@ -175,6 +176,7 @@ class Trainer:
         self.task = config.data.task
         self.metric = config.run.metric
         self.device = resolve_device(config.run.device)
+        self._last_plot = time.monotonic()
 
     # ------------------------------------------------------------------ setup
 
@@ -261,11 +263,15 @@ class Trainer:
             if old.name != Path(keep).name:
                 old.unlink()
 
-    def _write_metrics(self, history: list[dict[str, Any]]) -> None:
+    def _write_metrics(self, history: list[dict[str, Any]], final: bool = False) -> None:
         _atomic_write_text(self.out / "metrics.jsonl",
                            "".join(json.dumps(h) + "\n" for h in history))
-        if plots.have_matplotlib():
+        # Drawing costs a few tenths of a second, more than an epoch of a small model, so
+        # loss.png is redrawn at most every PLOT_INTERVAL_S while training, and at the end.
+        due = time.monotonic() - self._last_plot >= PLOT_INTERVAL_S
+        if history and (final or due) and plots.have_matplotlib():
             plots.plot_history(history, self.metric, self.out / "loss.png")
+            self._last_plot = time.monotonic()
 
     # ------------------------------------------------------------------ the run
 
@@ -329,6 +335,7 @@ class Trainer:
             if stopped:
                 self.echo(f"early stopping: no better {eval_split} {self.metric} for "
                           f"{patience} epochs (best: epoch {best_epoch})")
+        self._write_metrics(history, final=True)
         return self._finish(net, data, history, best_epoch, stopped)
 
     def _finish(self, net: Any, data: RunData, history: list[dict[str, Any]],
