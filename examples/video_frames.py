@@ -110,7 +110,7 @@ def iterator(root: str, lo: int, hi: int, batch_size: int):
                                                alignment_mode=AlignmentMode.EQUAL_LENGTH)
 
 
-def build_network(size: int, seed: int, tbptt: int):
+def build_network(size: int, seed: int, tbptt: int, width: int = 32):
     from seqnet.conf.multilayer import MultiLayerConfiguration
     from seqnet.conf.layers import (ConvolutionLayer, DenseLayer, GravesLSTM, RnnOutputLayer,
                                     SubsamplingLayer)
@@ -119,16 +119,16 @@ def build_network(size: int, seed: int, tbptt: int):
     from seqnet.network import MultiLayerNetwork
 
     conf = MultiLayerConfiguration(
-        layers=[ConvolutionLayer(n_in=1, n_out=8, kernel_size=(3, 3), stride=(1, 1),
+        layers=[ConvolutionLayer(n_in=1, n_out=width // 2, kernel_size=(3, 3), stride=(1, 1),
                                  activation="relu"),
                 SubsamplingLayer(kernel_size=(2, 2), stride=(2, 2), pooling_type="MAX"),
-                DenseLayer(n_out=32, activation="relu"),
-                GravesLSTM(n_out=32, activation="tanh"),
+                DenseLayer(n_out=width, activation="relu"),
+                GravesLSTM(n_out=width, activation="tanh"),
                 RnnOutputLayer(n_out=len(SHAPES), activation="softmax", loss="MCXENT")],
         input_preprocessors={0: RnnToCnnPreProcessor(input_height=size, input_width=size,
                                                              num_channels=1)},
         backprop_type="TRUNCATED_BPTT", tbptt_forward_length=tbptt,
-        tbptt_backward_length=tbptt, updater=Adam(3e-3), seed=seed,
+        tbptt_backward_length=tbptt, updater=Adam(2e-3), seed=seed,
         gradient_normalization="CLIP_ELEMENT_WISE_ABSOLUTE_VALUE",
         gradient_normalization_threshold=1.0)
     net = MultiLayerNetwork(conf)
@@ -146,14 +146,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     n_train, n_test = (48, 24) if args.quick else (400, 100)
     frames, size = (12, 16) if args.quick else (20, 16)
-    epochs = args.epochs if args.epochs is not None else (3 if args.quick else 15)
+    epochs = args.epochs if args.epochs is not None else (3 if args.quick else 30)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data_dir or tmp
         write_corpus(root, n_train + n_test, frames, size, seed=args.seed)
         train = iterator(root, 0, n_train - 1, batch_size=16)
         test = iterator(root, n_train, n_train + n_test - 1, batch_size=16)
-        net = build_network(size, args.seed, tbptt=frames // 2)
+        net = build_network(size, args.seed, tbptt=frames // 2, width=16 if args.quick else 64)
         start = time.perf_counter()
         for epoch in range(1, epochs + 1):
             net.fit(train)
