@@ -101,8 +101,10 @@ def main(argv: list[str] | None = None) -> None:
                                                   args.repeats)
 
         rows = sum(len(v) for v in ours)
-        assert all(np.array_equal(a, b) for a, b in zip(ours, theirs)), "pandas disagrees"
-        assert np.array_equal(np.concatenate(ours), ceiling), "one-file parse disagrees"
+        if not all(np.array_equal(a, b) for a, b in zip(ours, theirs)):
+            raise SystemExit("load_ragged and pandas read different values")
+        if not np.array_equal(np.concatenate(ours), ceiling):
+            raise SystemExit("load_ragged and the one-file parse read different values")
 
     print(f"corpus: {args.files} files, {rows} rows x {args.cols} columns, "
           f"batch {args.batch}, {os.cpu_count()} CPUs, best of {args.repeats}")
