@@ -197,3 +197,39 @@ def test_video_style_conv_then_recurrent_network():
     np.testing.assert_allclose(steps, out, atol=1e-5)
     # Each frame goes through the conv layers on its own: frame 0 alone gives step 0.
     np.testing.assert_allclose(net.output(x[:, :, :1])[:, :, 0], out[:, :, 0], atol=1e-6)
+
+
+def test_evaluate_regression_counts_only_real_steps():
+    rng = np.random.default_rng(12)
+    net = make_net([LSTM(n_in=3, n_out=4), RnnOutputLayer(n_out=1, loss="MSE",
+                                                          activation="identity")])
+    x = rng.normal(size=(2, 3, 5)).astype(np.float32)
+    y = rng.normal(size=(2, 1, 5)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], np.float32)
+    evaluation = net.evaluate_regression([DataSet(x, y, mask, mask)])
+    out = net.output(x, mask)
+    real = mask == 1
+    expected = float(((out[:, 0][real] - y[:, 0][real]) ** 2).mean())
+    assert evaluation.count(0) == 7
+    assert evaluation.mean_squared_error(0) == pytest.approx(expected, rel=1e-5)
+
+
+def test_torch_datasets_and_to_device():
+    rng = np.random.default_rng(13)
+    net = _stack()
+    assert net.to("cpu") is net and net.device == torch.device("cpu")
+    x = torch.from_numpy(rng.normal(size=(2, 3, 4)).astype(np.float32))
+    y = torch.from_numpy(one_hot_steps(rng, 2, 2, 4))
+    net.fit(DataSet(x, y))
+    assert isinstance(net.output(x), torch.Tensor)
+    assert net.score(DataSet(x, y)) == pytest.approx(net.score(DataSet(x.numpy(), y.numpy())))
+
+
+def test_uninitialised_network_says_so():
+    from seqnet.conf.multilayer import MultiLayerConfiguration
+    from seqnet.network import MultiLayerNetwork
+
+    net = MultiLayerNetwork(MultiLayerConfiguration(layers=[DenseLayer(n_in=2, n_out=2),
+                                                            OutputLayer(n_out=2)]))
+    with pytest.raises(StateError, match="init"):
+        net.output(np.zeros((1, 2), np.float32))
