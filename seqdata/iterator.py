@@ -469,7 +469,7 @@ class SequenceRecordReaderDataSetIterator:
                 raise LabelError(
                     f"expected one label column to convert to one-hot (num_possible_labels="
                     f"{npl}), found {n_label_cols} columns; use regression=True for "
-                    "multi-column labels", path=label.source)
+                    "multi-column labels", path=label.source, line=label.first_line, column=2)
             outcomes = n_label_cols if self._regression else npl
             return _Roles(n_cols, slice(None), n_cols, slice(None), n_label_cols, outcomes)
         if npl < 0 and self._label_index < 0:
