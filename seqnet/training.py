@@ -97,7 +97,6 @@ def _update(net: MultiLayerNetwork, x: torch.Tensor, labels: torch.Tensor,
     opts = optimizers(net)
     for opt in opts:
         opt.zero_grad(set_to_none=True)
-    net.layers.train()
     data, new_states = net._data_loss(x, labels, fmask, lmask, states, detach_steps)
     if data.requires_grad:
         data.backward()
@@ -113,6 +112,7 @@ def _update(net: MultiLayerNetwork, x: torch.Tensor, labels: torch.Tensor,
         opt.step()
     net.iteration_count += 1
     net._last_score = score
+    logger.debug("iteration %d: score %.6g", net.iteration_count, score)
     return {i: (h.detach(), c.detach()) for i, (h, c) in new_states.items()}
 
 

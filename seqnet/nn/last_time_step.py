@@ -16,11 +16,8 @@ from torch import nn
 from seqnet.nn.graves_lstm import State
 
 
-def last_real_step(mask: torch.Tensor | None, steps: int) -> torch.Tensor:
-    """Index of the last step whose mask is 1 per example (``T - 1`` without mask or when
-    no step is real)."""
-    if mask is None:
-        return torch.full((1,), steps - 1, dtype=torch.long)
+def last_real_step(mask: torch.Tensor, steps: int) -> torch.Tensor:
+    """Index of the last step whose mask is 1 per example (``T - 1`` when no step is real)."""
     idx = torch.arange(steps, device=mask.device).expand_as(mask)
     last = torch.where(mask > 0, idx, -1).max(dim=1).values
     return torch.where(last < 0, steps - 1, last)
