@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="a small, fast run (for tests)")
     parser.add_argument("--text", default=str(CORPUS), help="any UTF-8 text file")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--prime", default="The ")
+    parser.add_argument("--prime", default=None,
+                        help='text to continue (default "The ", or the most frequent '
+                             'character when the corpus lacks one of those)')
     parser.add_argument("--sample-length", type=int, default=300)
     parser.add_argument("--save", default=None, help="write the model (and vocabulary) here")
     parser.add_argument("--seed", type=int, default=123)
@@ -65,6 +67,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         text = text[:30_000]
     vocabulary = CharacterVocabulary.from_text(text)
+    prime = args.prime
+    if prime is None:
+        prime = "The " if all(c in vocabulary for c in "The ") else \
+            max(vocabulary.chars, key=text.count)
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 20)
     hidden = 48 if args.quick else 200
     length = 200 if args.quick else 500
@@ -86,18 +92,18 @@ def main(argv: list[str] | None = None) -> dict:
             total += net.score() * ds.num_examples()
             count += ds.num_examples()
         scores.append(total / count)
-        samples = sample_characters(net, vocabulary, args.prime, args.sample_length,
+        samples = sample_characters(net, vocabulary, prime, args.sample_length,
                                     num_samples=2, seed=args.seed + epoch)
         print(f"epoch {epoch:3d}  train score {scores[-1]:.2f} "
               f"({scores[-1] / length:.3f} nats per character)")
         for s in samples:
-            print("  | " + (args.prime + s).replace("\n", "\n  | "))
+            print("  | " + (prime + s).replace("\n", "\n  | "))
     seconds = time.perf_counter() - start
     final_first = net.score(first)
     if args.save:
         save_model(net, args.save, vocabulary=vocabulary)
         print(f"saved {args.save} (sample with: seqnet sample {args.save} --prime "
-              f"'{args.prime}' --length 200)")
+              f"'{prime}' --length 200)")
     print(f"score of the first minibatch: {initial_score:.2f} -> {final_first:.2f}; "
           f"{epochs} epochs in {seconds:.1f} s")
     return {"initial_score": initial_score, "final_score": final_first, "scores": scores,

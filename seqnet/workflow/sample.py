@@ -17,9 +17,9 @@ from seqnet.workflow.text import CharacterVocabulary
 
 def _draw(probabilities: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """One index per row of ``[N, V]`` probabilities, sharpened or flattened by temperature."""
-    p = np.clip(probabilities.astype(np.float64), 1e-12, None)
-    if temperature != 1.0:
-        p = np.exp(np.log(p) / temperature)
+    logits = np.log(np.clip(probabilities.astype(np.float64), 1e-30, None)) / temperature
+    # Subtracting the row maximum keeps exp() finite however small the temperature.
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     cumulative = np.cumsum(p, axis=1)
     u = rng.random((p.shape[0], 1))
