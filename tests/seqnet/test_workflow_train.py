@@ -223,3 +223,49 @@ def test_rng_states_round_trip_through_json():
     assert torch.equal(first[0], again[0])
     np.testing.assert_array_equal(first[1], again[1])
     assert first[2] == again[2]
+
+
+def test_a_run_on_packed_stores_ends_with_the_parameters_of_the_csv_run(tmp_path, uninterrupted):
+    from seqdata.splits import NumberedFileInputSplit
+    from seqdata.store.convert import convert
+
+    run = write_run_file(tmp_path, epochs=EPOCHS)
+    for split, hi in (("train", 35), ("test", 17)):
+        convert(NumberedFileInputSplit(str(tmp_path / split / "features" / "%d.csv"), 0, hi),
+                tmp_path / f"{split}.store",
+                NumberedFileInputSplit(str(tmp_path / split / "labels" / "%d.csv"), 0, hi),
+                progress=False)
+    text = run.read_text()
+    for split, hi in (("train", 35), ("test", 17)):
+        text = text.replace(f'features = "{split}/features/%d.csv"\n'
+                            f'labels = "{split}/labels/%d.csv"\nrange = [0, {hi}]',
+                            f'store = "{split}.store"')
+    assert text.count("store =") == 2
+    run.write_text(text)
+    result = train(load_run_config(run))
+    assert_same_params(uninterrupted[0], tmp_path / "out" / "model.zip")
+    assert result.test.accuracy() == uninterrupted[1].test.accuracy()
+
+
+def test_a_store_range_selects_those_sequences(tmp_path):
+    from seqdata.splits import NumberedFileInputSplit
+    from seqdata.store.convert import convert
+    from seqnet.workflow.data import load_run_data
+    from seqnet.workflow.run_config import parse_run_config
+
+    write_corpus(tmp_path / "c", 12, seed=3)
+    convert(NumberedFileInputSplit(str(tmp_path / "c" / "features" / "%d.csv"), 0, 11),
+            tmp_path / "s", NumberedFileInputSplit(str(tmp_path / "c" / "labels" / "%d.csv"),
+                                                   0, 11), progress=False)
+    table = {"data": {"task": "classification", "num_classes": CLASSES, "batch_size": 100,
+                      "alignment": "ALIGN_END",
+                      "test": {"store": "s", "range": [4, 9]}},
+             "network": {"layers": [{"type": "LSTM", "n_out": 2}]}, "run": {"epochs": 1}}
+    data = load_run_data(parse_run_config(table, base_dir=tmp_path).data)
+    ds = next(iter(data.iterator("test")))
+    assert ds.num_examples() == 6
+    first = np.loadtxt(tmp_path / "c" / "features" / "4.csv", delimiter=",", ndmin=2)
+    np.testing.assert_allclose(ds.features[0, :, :len(first)], first.T, rtol=1e-6)
+    with pytest.raises(ConfigurationError, match="below its 12 sequences"):
+        table["data"]["test"]["range"] = [0, 12]
+        load_run_data(parse_run_config(table, base_dir=tmp_path).data)
