@@ -152,6 +152,7 @@ class MultiLayerNetwork:
         dropped by ``LastTimeStep``), the final state of every recurrent layer, and (when
         ``collect``) every layer's activation.
         """
+        self._check_input(x)
         minibatch = x.shape[0]
         new_states: dict[int, State] = {}
         activations: list[torch.Tensor] = []
@@ -173,6 +174,18 @@ class MultiLayerNetwork:
             if collect:
                 activations.append(x)
         return x, mask, new_states, activations
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """The features must have as many channels as the first layer (or its preprocessor)
+        takes, so a wrong file never surfaces as a matrix-shape error deep inside torch."""
+        first, pre = self.conf.layers[0], self.conf.preprocessor(0)
+        inner = _inner(first)
+        expected = (pre.input_channels() if pre is not None else None) or inner.n_in
+        if x.dim() < 2 or x.shape[1] != expected:
+            layout = "[N, C, H, W]" if first.input_kind == "cnn" and pre is None else (
+                "[N, C, T] or [N, C]")
+            raise SeqNetError(f"features: expected {expected} channels (dimension 1 of "
+                              f"{layout}), found shape {list(x.shape)}")
 
     def output(self, x: Any, features_mask: Any = None, labels_mask: Any = None) -> Any:
         """The network's output for ``x`` (``[N, nOut, T]`` for an RNN output layer),
@@ -417,9 +430,13 @@ def _run_recurrent(module: nn.Module, x: torch.Tensor, mask: torch.Tensor | None
 
 
 def _apply_labels_mask(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    if y.dim() == 3:
-        return y * mask.reshape(y.shape[0], 1, y.shape[2])
-    return y * mask.reshape(y.shape[0], -1)
+    if y.dim() == 3 and mask.shape == (y.shape[0], y.shape[2]):
+        return y * mask.unsqueeze(1)
+    if y.dim() == 2 and mask.numel() == y.shape[0]:
+        return y * mask.reshape(-1, 1)
+    expected = [y.shape[0], y.shape[2]] if y.dim() == 3 else [y.shape[0], 1]
+    raise SeqNetError(f"labels_mask: expected shape {expected} for an output of shape "
+                      f"{list(y.shape)}, found {list(mask.shape)}")
 
 
 def _rows(preout: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None,
@@ -430,6 +447,9 @@ def _rows(preout: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | Non
             raise SeqNetError(f"labels: expected shape {list(preout.shape)} ([N, nOut, T] like "
                               f"the output), found {list(labels.shape)}")
         n_out = preout.shape[1]
+        if weight is not None and weight.shape != (preout.shape[0], preout.shape[2]):
+            raise SeqNetError(f"mask: expected shape {[preout.shape[0], preout.shape[2]]} "
+                              f"([N, T] like the output), found {list(weight.shape)}")
         rows = preout.permute(0, 2, 1).reshape(-1, n_out)
         row_labels = labels.permute(0, 2, 1).reshape(-1, n_out)
         return rows, row_labels, None if weight is None else weight.reshape(-1)

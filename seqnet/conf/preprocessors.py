@@ -33,6 +33,10 @@ class InputPreProcessor:
         """What the next layer receives."""
         raise NotImplementedError
 
+    def input_channels(self) -> int | None:
+        """Size of dimension 1 of the input, when this preprocessor fixes it."""
+        return None
+
 
 @config
 class RnnToFeedForwardPreProcessor(InputPreProcessor):
@@ -84,6 +88,9 @@ class _Cnn(InputPreProcessor):
     def _image_shape(self) -> tuple[int, int, int]:
         return self.num_channels, self.input_height, self.input_width
 
+    def input_channels(self) -> int | None:
+        return self.num_channels
+
 
 @config
 class CnnToFeedForwardPreProcessor(_Cnn):
@@ -127,6 +134,9 @@ class RnnToCnnPreProcessor(_Cnn):
 
     def output_type(self, input_type: InputType | None) -> InputType | None:
         return InputType.convolutional(self.input_height, self.input_width, self.num_channels)
+
+    def input_channels(self) -> int | None:
+        return self._size
 
 
 def _expect_dims(p: InputPreProcessor, x: torch.Tensor, dims: int) -> None:

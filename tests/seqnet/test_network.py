@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seqdata.dataset import DataSet
 from seqnet.conf.layers import (
@@ -233,3 +235,49 @@ def test_uninitialised_network_says_so():
                                                             OutputLayer(n_out=2)]))
     with pytest.raises(StateError, match="init"):
         net.output(np.zeros((1, 2), np.float32))
+
+
+def test_shape_errors_are_seqnet_errors_that_say_what_was_expected():
+    from seqnet.errors import SeqNetError
+
+    net = _stack()
+    with pytest.raises(SeqNetError, match=r"expected 3 channels.*\[2, 5, 4\]"):
+        net.output(np.zeros((2, 5, 4), np.float32))
+    x = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(SeqNetError, match=r"labels_mask: expected shape \[2, 4\]"):
+        net.output(x, labels_mask=np.ones((2, 3), np.float32))
+    with pytest.raises(SeqNetError, match=r"features_mask: expected shape \[2, 4\]"):
+        net.output(x, features_mask=np.ones((2, 5), np.float32))
+    with pytest.raises(SeqNetError, match=r"labels: expected shape \[2, 2, 4\]"):
+        net.score(DataSet(x, np.zeros((2, 2, 3), np.float32)))
+    with pytest.raises(SeqNetError, match=r"mask: expected shape \[2, 4\]"):
+        net.score(DataSet(x, np.zeros((2, 2, 4), np.float32), None, np.ones((2, 3))))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from([GravesLSTM, LSTM]),
+       st.lists(st.integers(1, 4), min_size=1, max_size=8),
+       st.lists(st.lists(st.booleans(), min_size=12, max_size=12), min_size=1, max_size=3))
+def test_time_stepping_any_chunking_with_masks_equals_output(recurrent, cuts, mask_rows):
+    net = _cached_stack(recurrent)
+    n = len(mask_rows)
+    x = np.random.default_rng(len(cuts)).normal(size=(n, 3, 12)).astype(np.float32)
+    mask = np.array(mask_rows, np.float32)
+    full = net.output(x, mask)
+    net.rnn_clear_previous_state()
+    pieces, start = [], 0
+    for size in [*cuts, 12]:
+        end = min(start + size, 12)
+        if end > start:
+            pieces.append(net.rnn_time_step(x[:, :, start:end], mask[:, start:end]))
+        start = end
+    np.testing.assert_allclose(np.concatenate(pieces, axis=2), full, atol=1e-5)
+
+
+_STACKS: dict = {}
+
+
+def _cached_stack(recurrent):
+    if recurrent not in _STACKS:
+        _STACKS[recurrent] = _stack(recurrent)
+    return _STACKS[recurrent]
