@@ -163,3 +163,26 @@ def test_prefix_path_passes_gradcheck():
     args = _inputs(2, steps=4, n=3)
     sizes = [3, 2, 2, 0]
     assert torch.autograd.gradcheck(lambda *a: _GravesLSTMFunction.apply(*a, None, sizes), args)
+
+
+def test_float32_fast_path_matches_float64_reference():
+    """float32 on CPU takes the packed-weight products; values and gradients stay within
+    float32 rounding of the float64 computation."""
+    rng = np.random.default_rng(6)
+    net64 = make_net([GravesLSTM(n_in=3, n_out=16), RnnOutputLayer(n_out=2)],
+                     data_type="float64")
+    table = net64.param_table()
+    table["0_RW"][:, -3:] = rng.normal(size=(16, 3))
+    net64.set_param_table(table)
+    net32 = make_net([GravesLSTM(n_in=3, n_out=16), RnnOutputLayer(n_out=2)])
+    net32.set_param_table({k: v.astype(np.float32) for k, v in table.items()})
+    x = rng.normal(size=(5, 3, 9))
+    np.testing.assert_allclose(net32.feed_forward(x.astype(np.float32))[1],
+                               numpy_graves(x, table), atol=1e-5)
+    grads = []
+    for net in (net32, net64):
+        module = net.layers[0]
+        y, _ = module(torch.as_tensor(x, dtype=module.W.dtype))
+        grads.append(torch.autograd.grad(y.square().sum(), [module.W, module.RW, module.peep]))
+    for g32, g64 in zip(*grads):
+        torch.testing.assert_close(g32.double(), g64, rtol=1e-4, atol=1e-4)
