@@ -109,6 +109,25 @@ class MultiLayerNetwork:
         """Number of trainable parameters, counted as DL4J counts them."""
         return sum(p.numel() for p in self.parameters())
 
+    def summary(self) -> str:
+        """A table of the layers as DL4J's ``summary()`` prints it: name and type, nIn/nOut,
+        parameter count and shapes, and the preprocessor before each layer."""
+        rows = [("LayerName (LayerType)", "nIn,nOut", "TotalParams", "ParamsShape")]
+        for i, (layer, module) in enumerate(zip(self.conf.layers, self.layers)):
+            inner = _inner(layer)
+            kind = type(layer).__name__ + (f"({type(inner).__name__})" if inner is not layer
+                                          else "")
+            pre = self.conf.preprocessor(i)
+            table = module.param_table()
+            rows.append((f"{layer.name or i} ({kind})", f"{inner.n_in},{inner.n_out}",
+                         str(sum(v.size for v in table.values())),
+                         ", ".join(f"{k}:{list(v.shape)}" for k, v in table.items())
+                         + (f"  <- {type(pre).__name__}" if pre is not None else "")))
+        widths = [max(len(r[c]) for r in rows) for c in range(3)]
+        lines = ["  ".join(r[c].ljust(widths[c]) for c in range(3)) + "  " + r[3] for r in rows]
+        lines.append(f"Total parameters: {self.num_params()}")
+        return "\n".join(lines)
+
     # ------------------------------------------------------------ parameters
 
     def param_table(self) -> dict[str, np.ndarray]:

@@ -281,3 +281,11 @@ def _cached_stack(recurrent):
     if recurrent not in _STACKS:
         _STACKS[recurrent] = _stack(recurrent)
     return _STACKS[recurrent]
+
+
+def test_summary_lists_layers_and_parameter_count():
+    net = _stack()
+    text = net.summary()
+    assert "0 (GravesLSTM)" in text and "RW:[6, 27]" in text
+    assert "RnnToFeedForwardPreProcessor" in text
+    assert text.splitlines()[-1] == f"Total parameters: {net.num_params()}"
