@@ -29,15 +29,18 @@ from seqnet.nn.params import check_shape
 State = tuple[torch.Tensor, torch.Tensor]
 
 
-def _step_matmul(weight: torch.Tensor, rows: int) -> Callable[[torch.Tensor], torch.Tensor]:
+def _step_matmul(weight: torch.Tensor, rows: int,
+                 steps: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """``x -> x @ weight`` for the many small per-step products of one sequence batch.
 
     # NOTE [ Packed weights for the recurrent product ]
     # On CPU in float32, oneDNN's linear with the weight reordered once per call runs the
     # [N, H] x [H, 4H] product about twice as fast as addmm (it is what torch.nn.LSTM's CPU
-    # kernel does internally). float64, other devices, or a torch without the op use mm.
+    # kernel does internally). The reorder costs a few products, so short runs (time-stepping)
+    # skip it; float64, other devices, or a torch without the op use mm.
     """
-    if (weight.device.type == "cpu" and weight.dtype == torch.float32
+    if (steps >= _PACK_MIN_STEPS and weight.device.type == "cpu"
+            and weight.dtype == torch.float32
             and _PACKED_LINEAR is not None and torch.backends.mkldnn.is_available()):
         packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), rows)
         return lambda x: _PACKED_LINEAR(x, packed_weight, None, "none", [], "")
@@ -46,6 +49,7 @@ def _step_matmul(weight: torch.Tensor, rows: int) -> Callable[[torch.Tensor], to
 
 
 _PACKED_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+_PACK_MIN_STEPS = 8
 
 
 class _GravesLSTMFunction(torch.autograd.Function):
@@ -77,7 +81,7 @@ class _GravesLSTMFunction(torch.autograd.Function):
         hs_full[0] = h0
         cs_full[0] = c0
         hs, c_raw, cs = hs_full[1:], c_raw_full[1:], cs_full[1:]
-        step_mm = _step_matmul(rw, n)
+        step_mm = _step_matmul(rw, n, steps)
         h, c = h0, c0
         for t in range(steps):
             b = n if sizes is None else sizes[t]
@@ -113,7 +117,7 @@ class _GravesLSTMFunction(torch.autograd.Function):
         steps, n, g = gates.shape
         hid = g // 4
         p_f, p_o, p_i = peep[0], peep[1], peep[2]
-        step_mm = _step_matmul(rw.t(), n)
+        step_mm = _step_matmul(rw.t(), n, steps)
         c_prev_all = cs_full[:-1]
         # NOTE [ Backward factors ] Every per-step product that does not involve the carried
         # gradients is computed for all steps at once, so the loop runs ~10 small ops a step.
@@ -253,7 +257,9 @@ class GravesLSTMModule(nn.Module):
             h0 = c0 = zx.new_zeros(n, self.hidden)
         else:
             h0, c0 = state
-        if self._fused and mask is not None:
+        # One step (rnn_time_step): the plain expressions beat the fused loop's buffer set-up.
+        fused = self._fused and steps > 1
+        if fused and mask is not None:
             packed = prefix_sizes(mask)
             if packed is not None:
                 order, sizes = packed
@@ -262,7 +268,7 @@ class GravesLSTMModule(nn.Module):
                                                      h0[order], c0[order], None, sizes)
                 return hs[:, inverse].permute(1, 2, 0), (h[inverse], c[inverse])
         m = None if mask is None else mask.t().unsqueeze(-1).to(zx.dtype)
-        if self._fused:
+        if fused:
             hs, h, c = _GravesLSTMFunction.apply(zx, self.RW, self.peep, h0, c0, m, None)
         else:
             hs, h, c = graves_lstm_loop(zx, self.RW, self.peep, h0, c0, m, self.conf.activation,
