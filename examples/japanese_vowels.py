@@ -25,7 +25,7 @@ SIZES = {"train": 270, "test": 370}
 
 
 def iterator(split: str, batch_size: int, shuffle: bool = False, seed: int = 0):
-    from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
+    from seqdata.iterator import SequenceRecordReaderDataSetIterator
     from seqdata.readers.csv import CSVSequenceRecordReader
     from seqdata.splits import NumberedFileInputSplit
 

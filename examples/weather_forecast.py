@@ -10,8 +10,10 @@ vega_datasets 0.9.0 wheel), 8,759 hourly readings in degrees Fahrenheit. The fir
 the hours are the history (training), the rest are forecast one hour at a time.
 
 Model: features are the standardised temperature plus the hour of day as (sin, cos); the
-label is the next hour's standardised temperature. ``GravesLSTM -> RnnOutputLayer`` (identity,
-MSE), trained on week-long windows of the history with truncated BPTT.
+label is the standardised change to the next hour, so the forecast is the current reading
+plus the predicted change (a network that predicts zero change is the persistence forecast,
+the baseline we compare with). ``GravesLSTM -> RnnOutputLayer`` (identity, MSE), trained on
+week-long windows of the history with truncated BPTT.
 
 Run ``python examples/weather_forecast.py`` (full length) or with ``--quick``; the PNG of
 forecasts against the truth is written to ``--out`` (default ``weather_forecast.png``).
@@ -42,13 +44,17 @@ def load_temperatures(path: str | Path = DATA) -> tuple[np.ndarray, np.ndarray]:
 
 
 def features(temps_std: np.ndarray, hours: np.ndarray) -> np.ndarray:
-    """``[3, T]`` float32: standardised temperature, sin and cos of the hour of day."""
+    """``[3, T]`` float32: standardised temperature, sin and cos of the hour of day.
+
+    >>> features(np.zeros(2), np.array([0, 6])).round(3).tolist()
+    [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
+    """
     angle = 2.0 * np.pi * hours / 24.0
     return np.stack([temps_std, np.sin(angle), np.cos(angle)]).astype(np.float32)
 
 
 def training_windows(x: np.ndarray, y: np.ndarray, length: int, stride: int):
-    """DataSet of windows ``[N, 3, length]`` with next-hour labels ``[N, 1, length]``."""
+    """DataSet of windows ``[N, 3, length]`` with their labels ``[N, 1, length]``."""
     from seqdata.dataset import DataSet
 
     starts = np.arange(0, x.shape[1] - length + 1, stride)
@@ -103,7 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
     history = int(0.8 * len(temps))
     mean, std = temps[:history].mean(), temps[:history].std()
     x = features((temps - mean) / std, hours)
-    y = x[0, 1:]                                   # next hour's standardised temperature
+    change = np.diff(temps)
+    change_std = change[:history - 1].std()
+    y = (change / change_std).astype(np.float32)    # label at t: change from t to t + 1
     epochs = args.epochs if args.epochs is not None else (3 if args.quick else 30)
     windows = training_windows(x[:, :history - 1], y[:history - 1], length=168, stride=24)
     net = build_network(16 if args.quick else 48, args.seed, tbptt=56)
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
         net.output(x[None, :, :t + 1])
     rerun_seconds = (time.perf_counter() - t0) / len(probe) * len(stepwise)
 
-    predicted = stepwise * std + mean
+    predicted = temps[history:-1] + stepwise * change_std
     truth = temps[history + 1:]
     rmse = float(np.sqrt(np.mean((predicted - truth) ** 2)))
     persistence = float(np.sqrt(np.mean((temps[history:-1] - truth) ** 2)))
