@@ -24,7 +24,7 @@ from seqnet.conf.enums import Activation, WeightInit
 from seqnet.conf.layers import _BaseLSTM
 from seqnet.nn.activations import activation_fn
 from seqnet.nn.init import init_weight
-from seqnet.nn.params import check_shape
+from seqnet.nn.params import as_numpy, check_shape
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -278,7 +278,7 @@ class GravesLSTMModule(nn.Module):
     def param_table(self) -> dict[str, np.ndarray]:
         """``W [nIn, 4H]``, ``RW [H, 4H+3]`` (peepholes f, o, i last), ``b [1, 4H]``."""
         rw = torch.cat((self.RW, self.peep.t()), dim=1)
-        return {"W": _np(self.W), "RW": _np(rw), "b": _np(self.b).reshape(1, -1)}
+        return {"W": as_numpy(self.W), "RW": as_numpy(rw), "b": as_numpy(self.b).reshape(1, -1)}
 
     def set_param_table(self, table: dict[str, Any], prefix: str, suffix: str = "") -> None:
         """Load DL4J-layout arrays (keys without the layer prefix ``prefix`` and the
@@ -300,7 +300,3 @@ class GravesLSTMModule(nn.Module):
     def weight_params(self) -> list[nn.Parameter]:
         """The parameters l1 / l2 apply to (not biases)."""
         return [self.W, self.RW, self.peep]
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy().copy()
