@@ -13,6 +13,17 @@
 (4, 2)
 >>> sorted(net.param_table())
 ['0_RW', '0_W', '0_b', '1_W', '1_b']
+
+Choices where the SPEC is silent, as DL4J makes them unless said otherwise:
+
+- ``feed_forward`` returns the input first, then one activation per layer.
+- Feed-forward views of sequences are example-major rows (``n * T + t``).
+- Regularisation is ``l1 * sum|w| + 0.5 * l2 * sum(w**2)`` over weights (peepholes
+  included, biases not); gradient normalisation applies to the data gradient before it.
+- A TBPTT segment whose labels are all masked still makes an update (its loss is 0).
+- ``rnn_get_previous_state`` returns copies as tensors; ``score()`` without a DataSet is the
+  score of the last minibatch ``fit`` saw.
+- ``GravesBidirectionalLSTM`` needs whole sequences: no ``rnn_time_step``, no TBPTT.
 """
 
 from __future__ import annotations
