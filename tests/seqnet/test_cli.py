@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -177,3 +178,17 @@ def test_sample_refuses_unknown_prime_characters_and_models_without_vocabulary(c
     plain = trained[0] / "out" / "model.zip"
     no_vocab = CliRunner().invoke(main, ["sample", str(plain), "--prime", "a", "--length", "5"])
     assert no_vocab.exit_code == 1 and "vocabulary" in no_vocab.output
+
+
+def test_regression_runs_train_and_evaluate_with_regression_stats(tmp_path):
+    run = write_run_file(tmp_path, epochs=2, regression=True)
+    trained = invoke("train", run)
+    assert trained.exit_code == 0 and "test accuracy" not in trained.output
+    assert "MSE" in trained.output
+    result = invoke("evaluate", tmp_path / "out" / "model.zip", run)
+    assert result.exit_code == 0
+    row = result.output.splitlines()[1].split()
+    mse, rmse = float(row[1]), float(row[3])
+    assert rmse == pytest.approx(np.sqrt(mse), rel=1e-4)
+    final = (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()[-1]
+    assert json.loads(final)["mse"] == pytest.approx(mse, rel=1e-4)
