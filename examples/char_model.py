@@ -71,11 +71,11 @@ def main(argv: list[str] | None = None) -> dict:
     if prime is None:
         prime = "The " if all(c in vocabulary for c in "The ") else \
             max(vocabulary.chars, key=text.count)
-    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 20)
-    hidden = 48 if args.quick else 200
-    length = 200 if args.quick else 500
-    batches = CharacterIterator(text, vocabulary, sequence_length=length, batch_size=32,
-                                seed=args.seed)
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 10)
+    hidden = 48 if args.quick else 128
+    length = 200
+    batches = CharacterIterator(text, vocabulary, sequence_length=length,
+                                batch_size=32 if args.quick else 16, seed=args.seed)
     net = build_network(len(vocabulary), hidden, args.seed, 5e-3)
     print(f"{len(text):,} characters, vocabulary of {len(vocabulary)}, "
           f"{net.num_params():,} parameters, {len(batches)} minibatches per epoch")
