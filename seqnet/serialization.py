@@ -22,6 +22,7 @@ import io
 import json
 import os
 import pickle
+import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from seqdata.errors import SeqDataError
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.errors import ModelFileError, SeqNetError
 
@@ -46,8 +48,16 @@ def save_network(net: MultiLayerNetwork, path: str | os.PathLike, save_updater: 
             "epoch_count": net.epoch_count}
     params = io.BytesIO()
     np.savez(params, **net.param_table())
+    target = Path(path)
+    # Written beside the target and renamed: an interrupted save leaves the old file intact.
     try:
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                        dir=target.parent)
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot write the model: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w",
+                                                          compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("configuration.json", net.conf.to_json())
             zf.writestr("meta.json", json.dumps(meta, indent=1))
             zf.writestr("parameters.npz", params.getvalue())
@@ -59,8 +69,13 @@ def save_network(net: MultiLayerNetwork, path: str | os.PathLike, save_updater: 
                 state = {str(i): {"prevAct": h.cpu(), "prevMem": c.cpu()}
                          for i, (h, c) in net._rnn_state.items()}
                 zf.writestr("rnn_state.pt", _torch_bytes(state))
+        os.replace(tmp_name, target)
     except OSError as e:
+        Path(tmp_name).unlink(missing_ok=True)
         raise ModelFileError(f"{path}: cannot write the model: {e.strerror}") from None
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def load_network(path: str | os.PathLike, load_updater: bool = True) -> MultiLayerNetwork:
@@ -90,8 +105,15 @@ def load_network(path: str | os.PathLike, load_updater: bool = True) -> MultiLay
         raise ModelFileError(f"{path}: parameters.npz does not fit the configuration: {e}") \
             from None
     meta = _json(entries, "meta.json", path) if "meta.json" in entries else {}
-    net.iteration_count = int(meta.get("iteration_count", 0))
-    net.epoch_count = int(meta.get("epoch_count", 0))
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: meta.json: expected a JSON object, found "
+                             f"{type(meta).__name__}")
+    for key in ("iteration_count", "epoch_count"):
+        value = meta.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ModelFileError(f"{path}: meta.json: expected {key} to be an integer >= 0, "
+                                 f"found {value!r}")
+        setattr(net, key, value)
     if load_updater and "updater.pt" in entries:
         from seqnet.training import optimizers
 
@@ -108,8 +130,11 @@ def load_network(path: str | os.PathLike, load_updater: bool = True) -> MultiLay
     if "normalizer.json" in entries:
         from seqdata.normalizers import normalizer_from_dict
 
-        net.normalizer = normalizer_from_dict(_json(entries, "normalizer.json", path),
-                                              source=f"{path}:normalizer.json")
+        try:
+            net.normalizer = normalizer_from_dict(_json(entries, "normalizer.json", path),
+                                                  source=f"{path}:normalizer.json")
+        except SeqDataError as e:
+            raise ModelFileError(f"{path}: normalizer.json: {e}") from None
     if "rnn_state.pt" in entries:
         state = _torch_load(entries["rnn_state.pt"], "rnn_state.pt", path)
         if not isinstance(state, dict):

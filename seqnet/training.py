@@ -108,6 +108,13 @@ def _update(net: MultiLayerNetwork, x: torch.Tensor, labels: torch.Tensor,
     if not math.isfinite(score):
         raise TrainingError(f"fit: expected a finite score, found {score} at epoch "
                             f"{net.epoch_count}, iteration {net.iteration_count}")
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    # An infinite input can give a finite score but non-finite gradients: refuse the update
+    # before it damages the parameters.
+    if grads and not math.isfinite(float(torch.stack([g.sum() for g in grads]).sum())):
+        raise TrainingError(f"fit: expected finite gradients, found inf or NaN at epoch "
+                            f"{net.epoch_count}, iteration {net.iteration_count} (check the "
+                            f"features of this minibatch for inf or NaN)")
     for opt in opts:
         opt.step()
     net.iteration_count += 1

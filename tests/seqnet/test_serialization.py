@@ -124,3 +124,45 @@ def test_attached_normalizer_travels_with_the_model(tmp_path):
     assert isinstance(loaded, NormalizerStandardize)
     np.testing.assert_allclose(loaded.transform_features(ds.features),
                                norm.transform_features(ds.features))
+
+
+@pytest.mark.parametrize("meta", [b'{"iteration_count": "3"}', b'[1, 2]',
+                                  b'{"epoch_count": -1}', b'{"iteration_count": null}'])
+def test_malformed_meta_is_a_model_file_error(tmp_path, meta):
+    net, _ = _trained(tmp_path)
+    net.save(tmp_path / "good.zip")
+    _replace_entry(tmp_path / "good.zip", tmp_path / "bad.zip", "meta.json", meta)
+    with pytest.raises(ModelFileError, match="meta.json"):
+        MultiLayerNetwork.load(tmp_path / "bad.zip")
+
+
+def test_malformed_normalizer_is_a_model_file_error(tmp_path):
+    from seqdata.normalizers import NormalizerStandardize
+
+    net, ds = _trained(tmp_path)
+    net.normalizer = NormalizerStandardize()
+    net.normalizer.fit(ds)
+    net.save(tmp_path / "good.zip")
+    _replace_entry(tmp_path / "good.zip", tmp_path / "bad.zip", "normalizer.json",
+                   b'{"format": "nope"}')
+    with pytest.raises(ModelFileError, match="normalizer.json"):
+        MultiLayerNetwork.load(tmp_path / "bad.zip")
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    net, ds = _trained(tmp_path)
+    path = tmp_path / "model.zip"
+    net.save(path)
+    before = path.read_bytes()
+
+    class Boom(Exception):
+        pass
+
+    def explode(*args, **kwargs):
+        raise Boom
+
+    monkeypatch.setattr("seqnet.serialization._torch_bytes", explode)
+    with pytest.raises(Boom):
+        net.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]

@@ -234,3 +234,15 @@ def test_dense_between_recurrent_layers_trains_on_masked_time_series():
     for _ in range(20):
         net.fit(ds)
     assert net.score(ds) < 0.8 * start
+
+
+def test_infinite_feature_stops_before_the_parameters_are_damaged():
+    net = _net()
+    net.fit(_data())
+    bad = _data(1)
+    bad.features[0, 1, 3] = np.inf
+    before = _params(net)
+    with pytest.raises(TrainingError, match="gradients.*epoch 0, iteration 1"):
+        net.fit(bad)
+    for k, v in net.param_table().items():
+        np.testing.assert_array_equal(v, before[k])
