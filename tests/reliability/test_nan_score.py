@@ -130,10 +130,6 @@ def test_a_nan_in_a_later_epoch_names_that_epoch_and_its_iteration(tmp_path):
     assert net.epoch_count == 2 and net.iteration_count == 7 and all_finite(net)
 
 
-@pytest.mark.xfail(strict=True, reason="seqnet/training.py _update checks only the score: an "
-                   "infinite feature gives a finite score but non-finite gradients, which are "
-                   "applied (parameters become NaN) and the error comes one update later, "
-                   "naming the wrong iteration -- reported")
 def test_infinity_in_features_stops_fit_before_the_parameters_are_damaged(tmp_path):
     write_corpus(tmp_path, {(9, 2, 1): "inf"})
     net = network()
