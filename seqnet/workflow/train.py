@@ -8,11 +8,16 @@ What a run writes into its output folder::
     best.zip                    the model with the best evaluation metric so far
     state.json                  what --resume needs: epoch, checkpoint, RNG states, history
     metrics.jsonl               one JSON line per epoch: train score, eval metrics, seconds
+                                (train_score: the mean over the epoch's minibatches of the
+                                score fit reports; with TBPTT, of each one's last segment)
     loss.png                    train score and eval metric per epoch
     confusion.png               the final confusion matrix (classification)
 
->>> sorted(OUTPUT_FILES)[:3]
-['best.zip', 'config.toml', 'confusion.png']
+Each epoch also prints one line:
+
+>>> _epoch_line({"epoch": 3, "train_score": 0.25, "eval_split": "test", "accuracy": 0.9,
+...              "seconds": 1.5}, 30, "accuracy")
+'epoch   3/30  train score 0.25000  test accuracy 0.9000  (1.5 s)'
 """
 
 from __future__ import annotations
@@ -276,13 +281,14 @@ class Trainer:
     # ------------------------------------------------------------------ the run
 
     def run(self, resume: bool = False, overwrite: bool = False) -> TrainResult:
+        if self.config.data.train is None:
+            raise ConfigurationError(f"{self.config.source}: data.train: seqnet train needs a "
+                                     "[data.train] table")
         state = self._prepare_output(resume, overwrite)
         if not plots.have_matplotlib():
             log.warning("matplotlib is not installed: loss.png and confusion.png are skipped "
                         "(pip install 'seqdl[plot]')")
         data = load_run_data(self.config.data)
-        if "train" not in data.readers:
-            raise ConfigurationError(f"{self.config.source}: seqnet train needs [data.train]")
         net = self._network(data, state)
         history: list[dict[str, Any]] = list(state["history"]) if state else []
         start_epoch = state["epoch"] if state else 0
@@ -304,6 +310,7 @@ class Trainer:
                 break
             started = time.perf_counter()
             train_score = self._fit_epoch(net, data, epoch)
+            net.epoch_count = epoch + 1
             record: dict[str, Any] = {"epoch": epoch + 1, "train_score": train_score}
             value = None
             if eval_split is not None:
