@@ -269,3 +269,15 @@ def test_a_store_range_selects_those_sequences(tmp_path):
     with pytest.raises(ConfigurationError, match="below its 12 sequences"):
         table["data"]["test"]["range"] = [0, 12]
         load_run_data(parse_run_config(table, base_dir=tmp_path).data)
+
+
+def test_device_names_resolve_or_fail_with_the_key():
+    from seqnet.workflow.train import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigurationError, match="run.device"):
+        resolve_device("tpu:banana")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigurationError, match="run.device.*no CUDA"):
+            resolve_device("cuda")
