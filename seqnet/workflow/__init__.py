@@ -2,5 +2,7 @@
 
 One module per job: ``run_config`` (the TOML run file), ``data`` (iterators from it),
 ``build`` (the network configuration from it), ``train`` (the epoch loop, checkpoints and
-resume), ``plots`` (PNG output), ``predict``, ``text`` and ``sample`` (character models).
+resume), ``model_io`` (model zips with their normaliser and vocabulary), ``plots`` (PNG
+output), ``evaluate`` and ``predict`` (saved models on data), ``text`` and ``sample``
+(character models).
 """

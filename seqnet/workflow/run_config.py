@@ -26,12 +26,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from seqnet.errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, published as tomli before it joined the standard library
+    import tomli as tomllib
 
 _REQUIRED = object()
 
@@ -362,14 +367,7 @@ def parse_run_config(table: Mapping[str, Any], base_dir: str | os.PathLike = "."
 def load_run_config(path: str | os.PathLike) -> RunConfig:
     """Read and validate a run file (TOML)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigurationError(f"{path}: cannot read the run file ({e.strerror})") from None
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigurationError(f"{path}: not valid TOML: {e}") from None
+    table = read_toml(path)
     return parse_run_config(table, base_dir=path.resolve().parent, name=path.stem,
                             source=str(path))
 
@@ -431,18 +429,24 @@ def _is_table_like(value: Any) -> bool:
         isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value))
 
 
+def read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a TOML file; unreadable files and syntax errors name the file."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigurationError(f"{path}: cannot read the file ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigurationError(f"{path}: not valid TOML: {e}") from None
+
+
 def load_data_config(path: str | os.PathLike) -> DataConfig:
     """Read the ``[data]`` table of a TOML file (a run file or one with only ``[data]``).
 
     ``seqnet evaluate`` uses this: a run file works as is, its other tables are not read.
     """
     path = Path(path)
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigurationError(f"{path}: cannot read the data file ({e.strerror})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigurationError(f"{path}: not valid TOML: {e}") from None
+    table = read_toml(path)
     if "data" not in table:
         raise ConfigurationError(f"{path}: data: required table is missing")
     try:

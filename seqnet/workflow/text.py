@@ -8,8 +8,8 @@ ahead, ``[N, V, L]`` each, with V the vocabulary size.
 >>> vocab.chars, vocab.decode(vocab.encode("cab"))
 ('abcdr', 'cab')
 >>> it = CharacterIterator("abracadabra", vocab, sequence_length=4, batch_size=2, seed=0)
->>> len(it), next(iter(it)).features.shape
-(2, (2, 5, 4))
+>>> len(it), next(iter(it)).features.shape      # (11 - 1) // 4 = 2 windows, one batch
+(1, (2, 5, 4))
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from seqnet.workflow import plots
 from seqnet.workflow.build import build_configuration
 from seqnet.workflow.data import RunData, load_run_data
 from seqnet.workflow.model_io import load_model, save_model
-from seqnet.workflow.run_config import LOWER_IS_BETTER, RunConfig, dump_toml
+from seqnet.workflow.run_config import LOWER_IS_BETTER, RunConfig, dump_toml, read_toml
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class Trainer:
             if not state_path.exists():
                 raise StateError(f"{self.out}: expected a run to resume (state.json), found "
                                  "none; start it without --resume")
-            stored = _read_toml(self.out / "config.toml")
+            stored = read_toml(self.out / "config.toml")
             changed = [k for k in _config_differences(stored, resolved)
                        if k not in _RESUMABLE_CHANGES]
             if changed:
@@ -374,15 +374,6 @@ def _epoch_line(record: dict[str, Any], epochs: int, metric: str) -> str:
         shown = "nan" if value is None else f"{value:.4f}"
         line += f"  {record['eval_split']} {metric} {shown}"
     return line + f"  ({record['seconds']:.1f} s)"
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    import tomllib
-
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise StateError(f"{path}: cannot read the stored run configuration ({e})") from None
 
 
 def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False,

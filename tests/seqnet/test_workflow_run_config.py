@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tomllib
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +13,7 @@ from seqnet.errors import ConfigurationError
 from seqnet.workflow.build import build_configuration
 from seqnet.workflow.run_config import (
     dump_toml,
+    tomllib,
     load_data_config,
     load_run_config,
     parse_run_config,
