@@ -52,8 +52,9 @@ def main() -> None:
 @_errors_as_exit_1
 def train(run_file: str, resume: bool, overwrite: bool, epochs: int | None, output: str | None,
           no_progress: bool) -> None:
-    """Train the network described by RUN_FILE (TOML: [data], [network], [run]).
+    """Train the network a TOML run file describes.
 
+    RUN_FILE has the tables [data], [network] and [run] (see examples/japanese_vowels.toml).
     Writes checkpoints, best.zip, model.zip, metrics.jsonl, loss.png, confusion.png and the
     resolved config.toml into the run's output folder, then prints the test evaluation.
     """
@@ -91,7 +92,11 @@ def train(run_file: str, resume: bool, overwrite: bool, epochs: int | None, outp
                    "train).")
 @_errors_as_exit_1
 def evaluate(model: str, data_file: str, split: str | None) -> None:
-    """Evaluate MODEL (a saved zip) on the data of DATA_FILE (a TOML file with [data])."""
+    """Evaluate a saved model on the data of a TOML file.
+
+    MODEL is a zip written by seqnet train; DATA_FILE is a TOML file with a [data] table (a run
+    file works). Prints Evaluation.stats(), or the regression stats for a regression task.
+    """
     from seqnet.workflow.evaluate import evaluate_model
 
     evaluation = evaluate_model(model, data_file, split)
@@ -113,7 +118,12 @@ def evaluate(model: str, data_file: str, split: str | None) -> None:
 @_errors_as_exit_1
 def predict(model: str, input_path: str, out: str, value_range: tuple[int, int] | None,
             skip_lines: int, delimiter: str, per_step: bool, batch_size: int) -> None:
-    """Run MODEL over INPUT (a CSV file, a directory, or a '%d' pattern with --range)."""
+    """Write a saved model's outputs for sequence files.
+
+    INPUT is a CSV file, a directory of CSV files, or a '%d' pattern with --range. The
+    model's normaliser is applied first. Without --per-step each sequence gives the output
+    at its last real step.
+    """
     from seqnet.workflow.model_io import load_model
     from seqnet.workflow.predict import input_reader, predict as run_predict, write_predictions
 
@@ -137,7 +147,11 @@ def predict(model: str, input_path: str, out: str, value_range: tuple[int, int] 
 @_errors_as_exit_1
 def sample(model: str, prime: str, length: int, num_samples: int, temperature: float,
            seed: int | None) -> None:
-    """Generate text from a character MODEL, continuing --prime with rnn_time_step."""
+    """Generate text from a character model.
+
+    The prime text goes through rnn_time_step once; then every sampled character is fed
+    back one step at a time. Prints one line per sample: the prime and its continuation.
+    """
     from seqnet.errors import ModelFileError
     from seqnet.workflow.model_io import load_model
     from seqnet.workflow.sample import sample_characters
