@@ -29,8 +29,8 @@ from seqdata.readers.base import (
 )
 from seqdata.readers.csv import CSVSequenceRecordReader
 from seqdata.readers.npy import NpySequenceRecordReader
-from seqdata.store.reader import SequenceStore
 from seqdata.splits import FileSplit, InputSplit, ListSplit, NumberedFileInputSplit
+from seqdata.store.reader import SequenceStore
 
 __all__ = [
     "AlignmentError",
