@@ -13,9 +13,6 @@ FIXTURES = ROOT / "fixtures"
 # The suite runs on 2 shared cores; torch's default of one thread per core makes small
 # matmuls wait on each other (640 us vs 2.5 us measured for the same product), so tests
 # that train run several times faster single-threaded. Benchmarks choose their own setting.
-try:
-    import torch
-except ImportError:  # seqdata's tests do not need torch
-    pass
-else:
-    torch.set_num_threads(1)
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
