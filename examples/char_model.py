@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CORPUS = ROOT / "fixtures" / "text" / "devils_dictionary.txt"
+TBPTT = 50
 
 
 def build_network(vocabulary_size: int, hidden: int, seed: int, learning_rate: float):
@@ -37,7 +38,7 @@ def build_network(vocabulary_size: int, hidden: int, seed: int, learning_rate: f
         layers=[GravesLSTM(n_in=vocabulary_size, n_out=hidden, activation="tanh"),
                 GravesLSTM(n_out=hidden, activation="tanh"),
                 RnnOutputLayer(n_out=vocabulary_size, activation="softmax", loss="MCXENT")],
-        backprop_type="TRUNCATED_BPTT", tbptt_forward_length=50, tbptt_backward_length=50,
+        backprop_type="TRUNCATED_BPTT", tbptt_forward_length=TBPTT, tbptt_backward_length=TBPTT,
         updater=Adam(learning_rate), l2=1e-5, seed=seed,
         gradient_normalization="CLIP_ELEMENT_WISE_ABSOLUTE_VALUE",
         gradient_normalization_threshold=1.0)
@@ -89,13 +90,14 @@ def main(argv: list[str] | None = None) -> dict:
         total, count = 0.0, 0
         for ds in batches:
             net.fit(ds)
+            # With TBPTT, score() is that of the minibatch's last segment of TBPTT steps.
             total += net.score() * ds.num_examples()
             count += ds.num_examples()
         scores.append(total / count)
         samples = sample_characters(net, vocabulary, prime, args.sample_length,
                                     num_samples=2, seed=args.seed + epoch)
         print(f"epoch {epoch:3d}  train score {scores[-1]:.2f} "
-              f"({scores[-1] / length:.3f} nats per character)")
+              f"({scores[-1] / TBPTT:.3f} nats per character)")
         for s in samples:
             print("  | " + (prime + s).replace("\n", "\n  | "))
     seconds = time.perf_counter() - start
@@ -104,8 +106,8 @@ def main(argv: list[str] | None = None) -> dict:
         save_model(net, args.save, vocabulary=vocabulary)
         print(f"saved {args.save} (sample with: seqnet sample {args.save} --prime "
               f"'{prime}' --length 200)")
-    print(f"score of the first minibatch: {initial_score:.2f} -> {final_first:.2f}; "
-          f"{epochs} epochs in {seconds:.1f} s")
+    print(f"score of the first minibatch: {initial_score / length:.3f} -> "
+          f"{final_first / length:.3f} nats per character; {epochs} epochs in {seconds:.1f} s")
     return {"initial_score": initial_score, "final_score": final_first, "scores": scores,
             "samples": samples, "vocabulary": vocabulary.chars, "seconds": seconds}
 
