@@ -185,9 +185,6 @@ def test_seqnet_train_stops_on_nan_with_exit_1_naming_epoch_and_iteration(tmp_pa
     assert not list((tmp_path / "out" / "checkpoints").glob("*.zip"))
 
 
-@pytest.mark.xfail(strict=True, reason="seqnet/workflow/train.py Trainer fits DataSet by DataSet "
-                   "and never advances net.epoch_count, so a NaN in epoch 3 of seqnet train is "
-                   "reported as 'epoch 0' and saved models say epoch_count 0 -- reported")
 def test_seqnet_train_counts_epochs_so_a_nan_names_the_right_epoch(tmp_path):
     from seqnet.workflow.model_io import load_model
     from seqnet.workflow.run_config import load_run_config
