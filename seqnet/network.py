@@ -68,6 +68,8 @@ class MultiLayerNetwork:
         self._layers: nn.ModuleList | None = None
         self._rnn_state: dict[int, State] = {}
         self._optimizers: list[torch.optim.Optimizer] | None = None
+        # The process group this network's parameters were last broadcast in (fit).
+        self._replica_group: Any = None
         self._last_score = float("nan")
         self._device = torch.device("cpu")
         self._dtype = _DTYPES[conf.data_type]
@@ -85,6 +87,7 @@ class MultiLayerNetwork:
             for layer in self.conf.layers).to(self._device)
         self._optimizers = None
         self._rnn_state = {}
+        self._replica_group = None
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -293,7 +296,11 @@ class MultiLayerNetwork:
 
     def fit(self, data: Any, epochs: int = 1, progress: bool = True) -> None:
         """Train on one DataSet (one update, or one per TBPTT segment) or on an iterator
-        for ``epochs`` epochs (reset before each), with a tqdm bar showing the score."""
+        for ``epochs`` epochs (reset before each), with a tqdm bar showing the score.
+
+        In a process group (``torch.distributed``), each rank trains on its shard of an
+        iterator, or on the DataSet it is given, and every update uses the gradient of the
+        union of the ranks' minibatches (:mod:`seqnet.distributed`)."""
         from seqnet.training import fit_dataset, fit_iterator
 
         if hasattr(data, "features"):
@@ -303,22 +310,28 @@ class MultiLayerNetwork:
             fit_iterator(self, data, epochs, progress)
 
     def evaluate(self, iterator: Iterable[Any]) -> Any:
-        """Classification metrics over one pass of ``iterator`` (reset first)."""
+        """Classification metrics over one pass of ``iterator`` (reset first); in a process
+        group, over every rank's shard."""
         from seqnet.evaluation import Evaluation
 
         return self._evaluate(iterator, Evaluation)
 
     def evaluate_regression(self, iterator: Iterable[Any]) -> Any:
-        """Regression metrics over one pass of ``iterator`` (reset first)."""
+        """Regression metrics over one pass of ``iterator`` (reset first); in a process
+        group, over every rank's shard."""
         from seqnet.evaluation import RegressionEvaluation
 
         return self._evaluate(iterator, RegressionEvaluation)
 
     def _evaluate(self, iterator: Iterable[Any], factory: Any) -> Any:
+        from seqnet import distributed
         from seqnet.training import epoch_batches
 
+        # In a process group each rank evaluates its shard and the counts are merged, so
+        # every rank returns the evaluation of the whole data (seqnet.distributed).
+        part, merge = distributed.evaluation_part(iterator)
         evaluation = factory()
-        for ds in epoch_batches(iterator):
+        for ds in epoch_batches(part):
             out = self.output(_numpy(ds.features), _numpy(ds.features_mask))
             labels = _numpy(ds.labels)
             mask = ds.labels_mask if ds.labels_mask is not None else ds.features_mask
@@ -326,7 +339,7 @@ class MultiLayerNetwork:
                 evaluation.eval_time_series(labels, out, _numpy(mask))
             else:
                 evaluation.eval(labels, out)
-        return evaluation
+        return distributed.merge_over_ranks(evaluation) if merge else evaluation
 
     # ---------------------------------------------------------------- RNN state
 

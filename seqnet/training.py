@@ -1,10 +1,16 @@
 """The fit loop: updaters, gradient normalisation, truncated BPTT, progress.
 
 # NOTE [ What one update does ]
-# zero grads -> data loss (masked sum / N) backward -> DL4J gradient normalisation per layer
+# zero grads -> data loss (masked sum / N) backward -> in a process group, the example-weighted
+# average over ranks (seqnet.distributed) -> DL4J gradient normalisation per layer
 # -> regularisation backward (l1/l2 after clipping, as DL4J applies it inside the updater)
 # -> NaN check -> optimiser steps. Without clipping the gradient is exactly that of
-# score = data loss + regularisation.
+# score = data loss + regularisation, over the union of every rank's minibatch.
+
+Under ``torch.distributed`` (see :mod:`seqnet.distributed`) an iterator is sharded by rank,
+parameters start from rank 0's, gradients are averaged before every update, and TBPTT
+minibatches are padded to the longest T among the ranks so segment updates stay in
+lock-step.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
+from seqnet import distributed
 from seqnet.conf._schema import to_dict
 from seqnet.conf.enums import BackpropType, GradientNormalization
 from seqnet.conf.layers import LastTimeStep
@@ -100,11 +107,14 @@ def _update(net: MultiLayerNetwork, x: torch.Tensor, labels: torch.Tensor,
     data, new_states = net._data_loss(x, labels, fmask, lmask, states, detach_steps)
     if data.requires_grad:
         data.backward()
+    # Every rank takes part, whatever its own numbers: a NaN anywhere reaches every rank's
+    # union score and gradients below, so all of them stop together.
+    data_score = distributed.average_gradients(net.parameters(), x.shape[0], data.detach())
     normalize_gradients(net)
     reg = net.regularization()
     if reg.requires_grad:
         reg.backward()
-    score = float(data.detach() + reg.detach())
+    score = float(data_score + reg.detach())
     if not math.isfinite(score):
         raise TrainingError(f"fit: expected a finite score, found {score} at epoch "
                             f"{net.epoch_count}, iteration {net.iteration_count}")
@@ -123,8 +133,15 @@ def _update(net: MultiLayerNetwork, x: torch.Tensor, labels: torch.Tensor,
     return {i: (h.detach(), c.detach()) for i, (h, c) in new_states.items()}
 
 
-def fit_dataset(net: MultiLayerNetwork, ds: Any) -> float:
-    """Train on one minibatch: one update, or one per TBPTT segment. Returns the score."""
+def fit_dataset(net: MultiLayerNetwork, ds: Any, common_steps: int | None = None) -> float:
+    """Train on one minibatch: one update, or one per TBPTT segment. Returns the score.
+
+    In a process group, ``common_steps`` is the longest T among the ranks' minibatches (agreed
+    here when not given); a TBPTT minibatch is padded to it.
+    """
+    if distributed.is_distributed() and net._replica_group is not torch.distributed.group.WORLD:
+        distributed.broadcast_parameters(net.parameters())
+        net._replica_group = torch.distributed.group.WORLD
     x, labels, fmask, lmask = net._dataset_tensors(ds)
     if net.conf.backprop_type != BackpropType.TRUNCATED_BPTT or x.dim() != 3:
         _update(net, x, labels, fmask, lmask, None, 0)
@@ -133,6 +150,11 @@ def fit_dataset(net: MultiLayerNetwork, ds: Any) -> float:
     if labels.dim() != 3 or labels.shape[2] != steps:
         raise SeqNetError(f"truncated BPTT: expected labels with the features' {steps} steps, "
                           f"found shape {list(labels.shape)}")
+    if distributed.is_distributed():
+        if common_steps is None:
+            common_steps = distributed.agree_on_batch(True, steps, net.device)[1]
+        x, labels, fmask, lmask = pad_steps(x, labels, fmask, lmask, common_steps)
+        steps = common_steps
     k1, k2 = net.conf.tbptt_forward_length, net.conf.tbptt_backward_length
     states: dict[int, State] | None = None
     net.rnn_clear_previous_state()
@@ -145,6 +167,30 @@ def fit_dataset(net: MultiLayerNetwork, ds: Any) -> float:
                          states, max(0, end - start - k2))
     net.rnn_clear_previous_state()
     return net._last_score
+
+
+def pad_steps(x: torch.Tensor, labels: torch.Tensor, fmask: torch.Tensor | None,
+              lmask: torch.Tensor | None, steps: int
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``[N, C, T]`` features and labels zero-padded at the end to ``steps``, with masks that
+    are 0 on the padding (see NOTE [ TBPTT in lock-step ] in :mod:`seqnet.distributed`).
+
+    A missing features mask becomes ones on the real steps; a missing labels mask stays
+    missing, so the loss is masked by the features mask as before.
+
+    >>> x = torch.ones(1, 2, 2); y = torch.ones(1, 3, 2)
+    >>> px, py, fm, lm = pad_steps(x, y, None, None, 3)
+    >>> px.shape, py.shape, fm.tolist(), lm
+    (torch.Size([1, 2, 3]), torch.Size([1, 3, 3]), [[1.0, 1.0, 0.0]], None)
+    """
+    extra = steps - x.shape[2]
+    if extra <= 0:
+        return x, labels, fmask, lmask
+    if fmask is None:
+        fmask = torch.ones(x.shape[0], x.shape[2], dtype=x.dtype, device=x.device)
+    pad = torch.nn.functional.pad
+    return (pad(x, (0, extra)), pad(labels, (0, extra)), pad(fmask, (0, extra)),
+            None if lmask is None else pad(lmask, (0, extra)))
 
 
 def epoch_batches(data: Iterable[Any]) -> Iterator[Any]:
@@ -167,18 +213,24 @@ def epoch_batches(data: Iterable[Any]) -> Iterator[Any]:
 
 def fit_iterator(net: MultiLayerNetwork, data: Iterable[Any], epochs: int,
                  progress: bool) -> None:
-    """``epochs`` passes over ``data``, each from the start, with a progress bar."""
-    for _ in range(epochs):
+    """``epochs`` passes over ``data``, each from the start, with a progress bar.
+
+    In a process group each rank trains on its shard (:func:`seqnet.distributed.epoch_parts`)
+    in lock-step with the others; only the writer shows progress and logs.
+    """
+    writer = distributed.is_writer()
+    for part in distributed.epoch_parts(data, epochs):
         try:
-            total = len(data)  # type: ignore[arg-type]
+            total = len(part)
         except TypeError:
             total = None
-        with tqdm(total=total, desc=f"epoch {net.epoch_count + 1}", disable=not progress,
-                  leave=False, unit="batch") as bar:
-            for ds in epoch_batches(data):
-                score = fit_dataset(net, ds)
+        with tqdm(total=total, desc=f"epoch {net.epoch_count + 1}",
+                  disable=not (progress and writer), leave=False, unit="batch") as bar:
+            for ds, steps in distributed.lockstep(epoch_batches(part), net.device):
+                score = fit_dataset(net, ds, steps)
                 bar.update(1)
                 bar.set_postfix(score=f"{score:.5g}", refresh=False)
         net.epoch_count += 1
-        logger.info("epoch %d done: iteration %d, score %.6g", net.epoch_count,
-                    net.iteration_count, net._last_score)
+        if writer:
+            logger.info("epoch %d done: iteration %d, score %.6g", net.epoch_count,
+                        net.iteration_count, net._last_score)
