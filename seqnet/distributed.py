@@ -204,9 +204,19 @@ def _local_process(local_rank: int, fn: Callable[..., Any], args: tuple[Any, ...
 # --------------------------------------------------------------------------- data
 
 def _is_shard(iterator: Any) -> bool:
-    # seqdata iterators record the shard they are (1 = the whole data). NOTE: no public
-    # accessor exists yet; an object without the attribute counts as unsharded.
+    # seqdata iterators record which shard they are (world size 1: all of the data); there is
+    # no public accessor for it yet. Anything without the attribute counts as unsharded.
     return getattr(iterator, "_world_size", 1) > 1
+
+
+def _shardable(data: Any) -> bool:
+    return hasattr(data, "shard") and hasattr(data, "set_epoch") and not _is_shard(data)
+
+
+def shard(data: Any) -> Any:
+    """This rank's part of a seqdata iterator (``data.shard(rank, world_size)``); ``data``
+    itself outside a process group, or when it is already a shard or has no ``shard``."""
+    return data.shard(rank(), world_size()) if is_distributed() and _shardable(data) else data
 
 
 def epoch_parts(data: Any, epochs: int) -> Iterator[Any]:
@@ -214,19 +224,18 @@ def epoch_parts(data: Any, epochs: int) -> Iterator[Any]:
 
     A seqdata iterator is split with ``shard(rank, world_size)`` once, and each epoch starts
     with ``set_epoch`` at the epoch ``data`` itself would be in (so the shuffle of epoch e is
-    the one a single process sees); afterwards ``data`` stands where a single-process pass
-    would have left it. An iterator that is already a shard, or anything without ``shard``
+    the one a single process sees); afterwards ``data`` starts its next pass at the epoch it
+    would after a single-process run. An iterator that is already a shard, or anything without ``shard``
     (a DataLoader over a ``DistributedSampler``, say), is taken to be this rank's part.
     Outside a process group: ``data`` itself, every epoch.
     """
-    shardable = hasattr(data, "shard") and hasattr(data, "set_epoch") and not _is_shard(data)
-    if not is_distributed() or not shardable:
+    if not is_distributed() or not _shardable(data):
         for _ in range(epochs):
             yield data
         return
     data.reset()                 # the epoch a single-process `for ds in data` would run next
     first = data.epoch
-    part = data.shard(rank(), world_size())
+    part = shard(data)
     for k in range(epochs):
         part.set_epoch(first + k)
         yield part
@@ -242,11 +251,11 @@ def evaluation_part(data: Any) -> tuple[Any, bool]:
     """
     if not is_distributed():
         return data, False
-    if hasattr(data, "shard") and not _is_shard(data):
+    if _shardable(data):
         from seqdata.errors import SeqDataError
 
         try:
-            return data.shard(rank(), world_size()), True
+            return shard(data), True
         except SeqDataError as e:
             log.info("evaluating all of the data on every rank (%s)", e)
             return data, False

@@ -24,6 +24,9 @@ Choices where the SPEC is silent, as DL4J makes them unless said otherwise:
 - ``rnn_get_previous_state`` returns copies as tensors; ``score()`` without a DataSet is the
   score of the last minibatch ``fit`` saw.
 - ``GravesBidirectionalLSTM`` needs whole sequences: no ``rnn_time_step``, no TBPTT.
+- In a ``torch.distributed`` process group, ``fit`` and ``evaluate*`` work on this rank's
+  shard and combine with the other ranks (:mod:`seqnet.distributed`); nothing changes
+  outside one.
 """
 
 from __future__ import annotations
