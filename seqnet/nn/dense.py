@@ -40,6 +40,14 @@ class DenseModule(nn.Module):
     def preout(self, x: torch.Tensor) -> torch.Tensor:
         """``x W + b`` before the activation, same layout as ``x``."""
         if x.dim() == 3:
+            time_major = x.permute(2, 0, 1)
+            if time_major.is_contiguous():
+                # NOTE [ Time-major recurrent outputs ] The recurrent layers return [N, C, T]
+                # views of [T, N, C] storage: one addmm on that storage, no layout copies
+                # forward or backward (what a hand-written nn.LSTM + nn.Linear does).
+                steps, n, c = time_major.shape
+                return torch.addmm(self.b, time_major.reshape(steps * n, c),
+                                   self.W).view(steps, n, -1).permute(1, 2, 0)
             return torch.matmul(x.transpose(1, 2), self.W).add_(self.b).transpose(1, 2)
         return torch.addmm(self.b, x, self.W)
 

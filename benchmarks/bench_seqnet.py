@@ -1,0 +1,327 @@
+"""seqnet against hand-written PyTorch: fit steps, time-stepping, padded epochs, data overhead.
+
+Run from the repository root::
+
+    python benchmarks/bench_seqnet.py                # the issue's sizes (a few minutes)
+    python benchmarks/bench_seqnet.py --quick        # small sizes, a smoke run
+
+Every ratio compares two things measured in this run, on this machine, with
+``torch.set_num_threads(--threads)``: each side is warmed up, then the sides are measured in
+turn (interleaved, so a change in machine load hits both alike) ``--repeats`` times, and the
+median is kept. Wall time and process CPU time (all threads) are both reported; on a shared
+machine the CPU-time ratio is the steadier one.
+
+- ``fit step``: one ``net.fit(DataSet)`` update (batch 32, 10 inputs, 200 units, softmax output
+  over 5 classes, MCXENT, Adam) of a GravesLSTM and of an LSTM network, against the step
+  people write by hand: ``nn.LSTM`` + ``nn.Linear``, ``cross_entropy(reduction="sum") / N``,
+  ``torch.optim.Adam``, time-major input prepared once.
+- ``rnn_time_step``: one single-step call after 10 and after 1,000 steps of stored history,
+  and ``output()`` over the 1,000-step sequence.
+- ``padded epoch``: one epoch of ``net.fit`` over minibatches of a corpus with lengths uniform
+  in 10-1000 (features right-padded, ALIGN_START): bucketed by length with padded steps skipped,
+  against the plain order through the masked loop (``skip_padding = False``), plus the loss of
+  one batch both ways.
+- ``fit() data overhead``: ``net.fit(iterator)`` over CSV files (bucketed, ``prefetch=2``)
+  against the same minibatches already in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.corpus import make_corpus  # noqa: E402
+from seqdata.dataset import DataSet  # noqa: E402
+from seqdata.iterator import SequenceRecordReaderDataSetIterator  # noqa: E402
+from seqdata.readers.csv import CSVSequenceRecordReader  # noqa: E402
+from seqdata.splits import NumberedFileInputSplit  # noqa: E402
+from seqnet.conf.enums import Activation, LossFunction  # noqa: E402
+from seqnet.conf.layers import LSTM, GravesLSTM, RnnOutputLayer  # noqa: E402
+from seqnet.conf.multilayer import MultiLayerConfiguration  # noqa: E402
+from seqnet.conf.updaters import Adam  # noqa: E402
+from seqnet.network import MultiLayerNetwork  # noqa: E402
+
+Timing = dict[str, tuple[float, float]]     # name -> (median wall s, median CPU s)
+
+
+def interleaved(functions: dict[str, Callable[[], Any]], repeats: int,
+                warmup: int = 1) -> Timing:
+    """Median wall and CPU seconds of each function, measured in turn ``repeats`` times."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    wall: dict[str, list[float]] = {k: [] for k in functions}
+    cpu: dict[str, list[float]] = {k: [] for k in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            function()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in functions}
+
+
+class Report:
+    """Collects the ratio lines and prints them as they come."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def times(self, timing: Timing, scale: float = 1.0, unit: str = "s") -> None:
+        for name, (wall, cpu) in timing.items():
+            self._print(f"    {name:<34} wall {wall * scale:10.4f} {unit}   "
+                        f"cpu {cpu * scale:10.4f} {unit}")
+
+    def ratio(self, label: str, wall: float, cpu: float, target: str, ok: bool) -> None:
+        line = (f"{label:<50} wall {wall:7.3f}x  cpu {cpu:7.3f}x   target {target:<8} "
+                f"{'ok' if ok else 'MISSED'}")
+        self.lines.append(line)
+        self._print(line)
+
+    def value(self, label: str, text: str, ok: bool) -> None:
+        line = f"{label:<50} {text}   {'ok' if ok else 'MISSED'}"
+        self.lines.append(line)
+        self._print(line)
+
+    @staticmethod
+    def _print(line: str) -> None:
+        print(line, flush=True)
+
+
+def make_net(recurrent: type, n_in: int, hidden: int, n_out: int, loss: LossFunction,
+             activation: Activation, seed: int = 1) -> MultiLayerNetwork:
+    conf = MultiLayerConfiguration(
+        layers=[recurrent(n_in=n_in, n_out=hidden),
+                RnnOutputLayer(n_out=n_out, loss=loss, activation=activation)],
+        updater=Adam(1e-3), seed=seed)
+    net = MultiLayerNetwork(conf)
+    net.init()
+    return net
+
+
+def classification_batch(rng: np.random.Generator, n: int, c: int, k: int,
+                         t: int) -> tuple[DataSet, np.ndarray]:
+    x = rng.normal(size=(n, c, t)).astype(np.float32)
+    classes = rng.integers(0, k, size=(n, t))
+    labels = np.zeros((n, k, t), np.float32)
+    labels[np.arange(n)[:, None], classes, np.arange(t)[None, :]] = 1.0
+    return DataSet(x, labels), classes
+
+
+class HandWrittenStep:
+    """The step people write: nn.LSTM + nn.Linear, summed cross entropy / N, Adam."""
+
+    def __init__(self, ds: DataSet, classes: np.ndarray, hidden: int, k: int) -> None:
+        n, c, _ = ds.features.shape
+        torch.manual_seed(1)
+        self.lstm, self.linear = nn.LSTM(c, hidden), nn.Linear(hidden, k)
+        self.opt = torch.optim.Adam([*self.lstm.parameters(), *self.linear.parameters()],
+                                    lr=1e-3)
+        self.x = torch.from_numpy(ds.features).permute(2, 0, 1).contiguous()   # [T, N, C]
+        self.target = torch.from_numpy(classes).t().reshape(-1)
+        self.n, self.k = n, k
+
+    def __call__(self) -> float:
+        self.opt.zero_grad(set_to_none=True)
+        out, _ = self.lstm(self.x)
+        loss = F.cross_entropy(self.linear(out).reshape(-1, self.k), self.target,
+                               reduction="sum") / self.n
+        loss.backward()
+        self.opt.step()
+        return float(loss.detach())
+
+
+def bench_fit_steps(report: Report, args: argparse.Namespace) -> None:
+    rng = np.random.default_rng(0)
+    for steps in args.fit_steps:
+        print(f"\nfit step: batch {args.batch}, {args.inputs} inputs, {args.hidden} units, "
+              f"T = {steps}, Adam", flush=True)
+        ds, classes = classification_batch(rng, args.batch, args.inputs, args.classes, steps)
+        graves, lstm = (make_net(kind, args.inputs, args.hidden, args.classes,
+                                 LossFunction.MCXENT, Activation.SOFTMAX)
+                        for kind in (GravesLSTM, LSTM))
+        hand = HandWrittenStep(ds, classes, args.hidden, args.classes)
+        repeats = args.repeats if steps <= 100 else max(3, args.repeats // 2)
+        timing = interleaved({"hand-written nn.LSTM + Linear": hand,
+                              "seqnet GravesLSTM": lambda: graves.fit(ds),
+                              "seqnet LSTM": lambda: lstm.fit(ds)}, repeats)
+        report.times(timing)
+        base = timing["hand-written nn.LSTM + Linear"]
+        for name, target, goal in (("seqnet GravesLSTM", 1.5, 1.3), ("seqnet LSTM", 1.15, 1.05)):
+            wall, cpu = (timing[name][j] / base[j] for j in (0, 1))
+            report.ratio(f"fit step T={steps}: {name.split()[1]} / hand-written", wall, cpu,
+                         f"<= {target}", min(wall, cpu) <= target)
+
+
+def bench_time_step(report: Report, args: argparse.Namespace) -> None:
+    rng = np.random.default_rng(1)
+    history = args.history
+    x = rng.normal(size=(args.batch, args.inputs, history + 1)).astype(np.float32)
+    block = args.step_block
+    for kind in (GravesLSTM, LSTM):
+        print(f"\nrnn_time_step ({kind.__name__}, batch {args.batch}, {args.hidden} units): "
+              f"blocks of {block} single steps", flush=True)
+        short, long = (make_net(kind, args.inputs, args.hidden, args.classes,
+                                LossFunction.MCXENT, Activation.SOFTMAX) for _ in range(2))
+        short.rnn_time_step(x[:, :, :10])
+        long.rnn_time_step(x[:, :, :history])
+        step = x[:, :, history]
+
+        def steps_on(net: MultiLayerNetwork) -> Callable[[], None]:
+            def run() -> None:
+                for _ in range(block):
+                    net.rnn_time_step(step)
+            return run
+
+        timing = interleaved({"after 10 steps": steps_on(short),
+                              f"after {history} steps": steps_on(long),
+                              f"output() over {history} steps": lambda: short.output(
+                                  x[:, :, :history])}, args.repeats)
+        per_step = {k: (w / block, c / block) if k.startswith("after") else (w, c)
+                    for k, (w, c) in timing.items()}
+        report.times(per_step, 1e3, "ms")
+        s10, s_long = per_step["after 10 steps"], per_step[f"after {history} steps"]
+        out = per_step[f"output() over {history} steps"]
+        wall, cpu = s_long[0] / s10[0], s_long[1] / s10[1]
+        report.ratio(f"{kind.__name__} step after {history} / after 10", wall, cpu, "<= 1.3",
+                     min(wall, cpu) <= 1.3)
+        wall, cpu = out[0] / s_long[0], out[1] / s_long[1]
+        report.ratio(f"{kind.__name__} output({history}) / one step", wall, cpu, ">= 30",
+                     max(wall, cpu) >= 30)
+
+
+def csv_iterator(pattern: str, n_files: int, batch: int, **options: Any
+                 ) -> SequenceRecordReaderDataSetIterator:
+    reader = CSVSequenceRecordReader()
+    reader.initialize(NumberedFileInputSplit(pattern, 0, n_files - 1))
+    # Last column is a real-valued label: regression with one output per step.
+    return SequenceRecordReaderDataSetIterator(reader, batch, 1, -1, regression=True,
+                                               **options)
+
+
+def regression_net(args: argparse.Namespace, skip_padding: bool) -> MultiLayerNetwork:
+    net = make_net(GravesLSTM, args.inputs, args.hidden, 1, LossFunction.MSE,
+                   Activation.IDENTITY)
+    net.layers[0].skip_padding = skip_padding
+    return net
+
+
+def bench_padded_epoch(report: Report, args: argparse.Namespace, pattern: str) -> None:
+    print(f"\npadded epoch: {args.files} sequences, lengths uniform in "
+          f"{args.min_length}-{args.max_length}, batch {args.batch}, GravesLSTM "
+          f"{args.hidden} units, MSE", flush=True)
+    plain_batches = list(csv_iterator(pattern, args.files, args.batch))
+    bucket_it = csv_iterator(pattern, args.files, args.batch, bucket_by_length=True)
+    bucket_batches = list(bucket_it)
+    plain_steps = sum(ds.features.shape[0] * ds.features.shape[2] for ds in plain_batches)
+    bucket_steps = sum(ds.features.shape[0] * ds.features.shape[2] for ds in bucket_batches)
+    print(f"    padded steps computed: plain {plain_steps}, bucketed {bucket_steps} "
+          f"(padding fraction bucketed {bucket_it.padding_fraction:.3f})", flush=True)
+
+    masked, packed = regression_net(args, False), regression_net(args, True)
+    probe = max(plain_batches, key=lambda ds: float((ds.features_mask == 0).mean()))
+    loss_masked, loss_packed = masked.score(probe), packed.score(probe)
+    diff = abs(loss_masked - loss_packed)
+    report.value("one batch: |packed loss - masked-loop loss|",
+                 f"{diff:.2e} (loss {loss_masked:.6f}, padding "
+                 f"{float((probe.features_mask == 0).mean()):.2f})   target <= 1e-5",
+                 diff <= 1e-5)
+
+    def epoch(net: MultiLayerNetwork, batches: list[DataSet]) -> Callable[[], None]:
+        def run() -> None:
+            for ds in batches:
+                net.fit(ds)
+        return run
+
+    timing = interleaved({"plain order, masked loop": epoch(masked, plain_batches),
+                          "bucketed, padding skipped": epoch(packed, bucket_batches)},
+                         args.epoch_repeats, warmup=0)
+    report.times(timing)
+    wall, cpu = (timing["bucketed, padding skipped"][j] / timing["plain order, masked loop"][j]
+                 for j in (0, 1))
+    report.ratio("padded epoch: bucketed+packed / plain masked", wall, cpu, "<= 0.6",
+                 min(wall, cpu) <= 0.6)
+
+
+def bench_data_overhead(report: Report, args: argparse.Namespace, pattern: str) -> None:
+    print("\nfit() data overhead: CSV iterator (bucketed, prefetch=2) vs the same minibatches "
+          "in memory", flush=True)
+    iterator = csv_iterator(pattern, args.files, args.batch, bucket_by_length=True,
+                            prefetch=2)
+    batches = list(iterator)
+    from_files, in_memory = regression_net(args, True), regression_net(args, True)
+
+    def compute() -> None:
+        for ds in batches:
+            in_memory.fit(ds)
+
+    timing = interleaved({"fit(iterator)": lambda: from_files.fit(iterator, progress=False),
+                          "fit(DataSet) per batch in memory": compute},
+                         args.epoch_repeats, warmup=0)
+    report.times(timing)
+    fit_t, comp_t = timing["fit(iterator)"], timing["fit(DataSet) per batch in memory"]
+    wall, cpu = ((fit_t[j] - comp_t[j]) / fit_t[j] for j in (0, 1))
+    report.value("fit(): data overhead share of the epoch",
+                 f"wall {wall * 100:6.2f} %  cpu {cpu * 100:6.2f} %   target <= 5 %",
+                 min(wall, cpu) <= 0.05)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--inputs", type=int, default=10)
+    parser.add_argument("--hidden", type=int, default=200)
+    parser.add_argument("--classes", type=int, default=5)
+    parser.add_argument("--fit-steps", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--history", type=int, default=1000)
+    parser.add_argument("--step-block", type=int, default=50)
+    parser.add_argument("--files", type=int, default=256)
+    parser.add_argument("--min-length", type=int, default=10)
+    parser.add_argument("--max-length", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--epoch-repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="+", choices=["fit", "step", "epoch", "overhead"],
+                        default=["fit", "step", "epoch", "overhead"])
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes: a smoke run, not the acceptance numbers")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.hidden, args.fit_steps, args.history, args.files = 32, [20], 100, 64
+        args.max_length, args.repeats, args.epoch_repeats, args.step_block = 100, 3, 1, 10
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
+    report = Report()
+    if "fit" in args.only:
+        bench_fit_steps(report, args)
+    if "step" in args.only:
+        bench_time_step(report, args)
+    if {"epoch", "overhead"} & set(args.only):
+        with tempfile.TemporaryDirectory() as tmp:
+            pattern = make_corpus(tmp, args.files, args.min_length, args.max_length,
+                                  args.inputs + 1, seed=3)
+            if "epoch" in args.only:
+                bench_padded_epoch(report, args, pattern)
+            if "overhead" in args.only:
+                bench_data_overhead(report, args, pattern)
+    print(f"\nsummary (load average {os.getloadavg()[0]:.2f}):")
+    for line in report.lines:
+        print("  " + line)
+
+
+if __name__ == "__main__":
+    main()
