@@ -11,7 +11,17 @@ How a run joins a group: ``torchrun`` (one or many nodes) or :func:`launch` (N l
 processes) set ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``;
 :func:`init_from_env` reads them and initialises the default group (gloo on the CPU, nccl with
 one GPU per process). From then on ``MultiLayerNetwork.fit``, ``evaluate`` and
-``evaluate_regression`` work on this rank's shard and combine with the other ranks.
+``evaluate_regression`` work on this rank's shard and combine with the other ranks::
+
+    def main() -> None:                  # runs in every process
+        distributed.init_from_env()
+        net = MultiLayerNetwork(conf); net.init()
+        net.fit(train_iterator, epochs=10)         # this rank's shard, gradients averaged
+        evaluation = net.evaluate(test_iterator)   # merged: the same on every rank
+        if distributed.is_writer():
+            net.save("model.zip")
+
+    distributed.launch(main, 4)          # or, in a script: torchrun --nproc-per-node 4 ...
 
 # NOTE [ Why an explicit all-reduce and not DistributedDataParallel ]
 # The contract is that W ranks training on the shards of a minibatch make exactly the update
