@@ -42,7 +42,8 @@ one GPU per process). From then on ``MultiLayerNetwork.fit``, ``evaluate`` and
 # all-reduce) on the longest T among them, and a rank with shorter sequences pads its
 # minibatch at the end to that T with masked steps, exactly as DataSet.merge pads the union
 # minibatch a single process would train on. Masked steps add 0 to loss and gradient and reset
-# the recurrent state, so the padding changes nothing but the segment count. The same
+# the recurrent state, so the padding changes no loss; as in the union minibatch, a segment
+# holding padding back-propagates through its last k2 steps counting the padded ones. The same
 # agreement checks that every rank still has a minibatch, and stops all of them with an error
 # (instead of a hang) when one has run out.
 """

@@ -48,14 +48,14 @@ def _iterator() -> SequenceRecordReaderDataSetIterator:
                                                collect_meta_data=True)
 
 
-def _sgd_net(seed: int = 3) -> Any:
+def _sgd_net(l2: float = 1e-3, k2: int = 2) -> Any:
     # Clipping and l2 make the test check that both apply to the union gradient.
-    return make_net([GravesLSTM(n_in=2, n_out=5), RnnOutputLayer(n_out=3)], seed=seed,
-                    updater=Sgd(0.2), l2=1e-3,
+    return make_net([GravesLSTM(n_in=2, n_out=5), RnnOutputLayer(n_out=3)], seed=3,
+                    updater=Sgd(0.2), l2=l2,
                     gradient_normalization=GradientNormalization.CLIP_L2_PER_LAYER,
                     gradient_normalization_threshold=0.5,
                     backprop_type=BackpropType.TRUNCATED_BPTT, tbptt_forward_length=3,
-                    tbptt_backward_length=2)
+                    tbptt_backward_length=k2)
 
 
 def _adam_net(seed: int) -> Any:
@@ -272,3 +272,25 @@ def test_distributed_pad_steps_masks_only_the_padding():
     assert py[:, :, :3].equal(labels) and not py[:, :, 3:].any()
     assert pf.tolist() == [[1, 1, 0, 0, 0]] and pl.tolist() == [[0, 1, 0, 0, 0]]
     assert pad_steps(x, labels, None, None, 3) == (x, labels, None, None)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_distributed_padding_to_a_longer_t_changes_no_score_and_no_sgd_update(masked):
+    rng = np.random.default_rng(9)
+    ds = random_dataset(rng, 3, 2, 3, 7)
+    if masked:
+        mask = np.ones((3, 7), np.float32)
+        mask[1, 4:] = 0
+        ds = DataSet(ds.features * mask[:, None], ds.labels * mask[:, None], mask, mask)
+    tensors = [None if a is None else torch.as_tensor(a) for a in
+               (ds.features, ds.labels, ds.features_mask, ds.labels_mask)]
+    padded = DataSet(*(None if t is None else t.numpy() for t in pad_steps(*tensors, 12)))
+    # l2 = 0: a padded segment has exactly zero gradient. k2 = k1: padding cannot move which
+    # steps the recurrent layer back-propagates through.
+    plain, longer = _sgd_net(l2=0.0, k2=3), _sgd_net(l2=0.0, k2=3)
+    assert longer.score(padded) == pytest.approx(plain.score(ds), abs=1e-6)
+    plain.fit(ds)
+    longer.fit(padded)
+    assert (plain.iteration_count, longer.iteration_count) == (3, 4)   # ceil(7/3), ceil(12/3)
+    for key, value in plain.param_table().items():
+        np.testing.assert_allclose(longer.param_table()[key], value, rtol=0, atol=1e-6)
