@@ -139,9 +139,8 @@ def fit_dataset(net: MultiLayerNetwork, ds: Any, common_steps: int | None = None
     In a process group, ``common_steps`` is the longest T among the ranks' minibatches (agreed
     here when not given); a TBPTT minibatch is padded to it.
     """
-    if distributed.is_distributed() and net._replica_group is not torch.distributed.group.WORLD:
-        distributed.broadcast_parameters(net.parameters())
-        net._replica_group = torch.distributed.group.WORLD
+    if distributed.is_distributed():
+        _start_replicas(net)
     x, labels, fmask, lmask = net._dataset_tensors(ds)
     if net.conf.backprop_type != BackpropType.TRUNCATED_BPTT or x.dim() != 3:
         _update(net, x, labels, fmask, lmask, None, 0)
@@ -167,6 +166,15 @@ def fit_dataset(net: MultiLayerNetwork, ds: Any, common_steps: int | None = None
                          states, max(0, end - start - k2))
     net.rnn_clear_previous_state()
     return net._last_score
+
+
+def _start_replicas(net: MultiLayerNetwork) -> None:
+    """Every rank takes rank 0's parameters, once per network and process group (as DDP does
+    when it wraps a module), so ranks agree even when their initialisation differed."""
+    group = torch.distributed.group.WORLD
+    if net._replica_group is not group:
+        distributed.broadcast_parameters(net.parameters())
+        net._replica_group = group
 
 
 def pad_steps(x: torch.Tensor, labels: torch.Tensor, fmask: torch.Tensor | None,
