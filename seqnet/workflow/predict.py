@@ -83,21 +83,12 @@ def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32)
             out = out * np.asarray(mask)[:, None, :]
         outputs.append(out)
         lengths.append(real)
-        sources.extend(_source(m) for m in ds.example_meta_data)
+        sources.extend(m.features_source for m in ds.example_meta_data)
     width = max(o.shape[2] for o in outputs)
     padded = np.concatenate([np.pad(o, ((0, 0), (0, 0), (0, width - o.shape[2])))
                              for o in outputs]).astype(np.float32)
     return Predictions(sources=sources, outputs=padded, lengths=np.concatenate(lengths),
                        classification=is_classifier(net))
-
-
-def _source(meta: Any) -> str:
-    for name in ("source", "features_source"):
-        if hasattr(meta, name):
-            return str(getattr(meta, name))
-    if isinstance(meta, dict):
-        return str(meta.get("source", meta.get("features_source", meta)))
-    return str(meta)
 
 
 def write_predictions(predictions: Predictions, path: str, per_step: bool = False) -> int:
