@@ -41,6 +41,20 @@ from seqdata.store import manifest as mf
 from seqdata.store.writer import ROLE_PREFIX
 
 
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+# A role whose float32 values take more than this is streamed row group by row group instead
+# of decoded whole (see NOTE [ How the store is read ]): a quarter of the physical memory.
+DECODE_ALL_BYTES = (_physical_memory() or 16 << 30) // 4
+# Decoded row groups kept per role while streaming (unshuffled iteration needs one or two).
+STREAM_CACHE_GROUPS = 2
+
+
 def resolve(path: str) -> tuple[pafs.FileSystem, str]:
     """A pyarrow filesystem and the path within it for a local path or a URL.
 
@@ -145,27 +159,78 @@ class SequenceStore:
     # large_list<fixed_size_list<float32, C>>), shared by every reader of the store. Every
     # minibatch is then one numpy take over that buffer, or a zero-copy slice when the
     # requested sequences are consecutive (unshuffled iteration): no Python work per step or
-    # per value.
-    def _decoded(self, role: str) -> "_Decoded":
+    # per value. A role larger than DECODE_ALL_BYTES (a corpus larger than memory) is streamed
+    # instead: only the small per-sequence columns are kept, and a minibatch decodes the row
+    # groups holding its sequences (the last STREAM_CACHE_GROUPS stay cached), so memory stays
+    # bounded by a few row groups; unshuffled iteration decodes each row group once per epoch,
+    # shuffled iteration one per sequence of the minibatch at worst.
+    def _decoded(self, role: str) -> "_Decoded | _Streamed":
         with self._lock:
             if role not in self._cache:
                 prefix = ROLE_PREFIX[role]
-                names = [role, prefix + "source", prefix + "first_line", prefix + "length"]
-                table = self.table(names)
-                flat = table.column(role).combine_chunks().flatten().flatten()
-                lengths = table.column(names[3]).to_numpy().astype(np.int64)
-                offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-                np.cumsum(lengths, out=offsets[1:])
-                self._cache[role] = _Decoded(
-                    values=flat.to_numpy(zero_copy_only=True).reshape(-1, self.columns(role)),
-                    offsets=offsets, lengths=lengths,
-                    sources=table.column(names[1]).to_pylist(),
-                    first_lines=table.column(names[2]).to_numpy().astype(np.int64))
+                names = [prefix + "source", prefix + "first_line", prefix + "length"]
+                if self._role_bytes(role) > DECODE_ALL_BYTES:
+                    table = self.table(names)
+                    self._cache[role] = _Streamed(
+                        self, role, *_index_columns(table, names), self._row_groups())
+                else:
+                    table = self.table([role] + names)
+                    flat = table.column(role).combine_chunks().flatten().flatten()
+                    self._cache[role] = _Decoded(
+                        flat.to_numpy(zero_copy_only=True).reshape(-1, self.columns(role)),
+                        *_index_columns(table, names))
             return self._cache[role]
+
+    def _role_bytes(self, role: str) -> int:
+        """Bytes of ``role``'s float32 values once decoded (from the manifest's step total)."""
+        total = (self.manifest.get("lengths") or {}).get(role, {}).get("total")
+        if total is None:
+            total = int(self.sequence_lengths(role).sum())
+        return int(total) * self.columns(role) * 4
+
+    def _row_groups(self) -> list[tuple[str, int, int]]:
+        """``(part path, row group, rows)`` of every row group, in sequence order."""
+        groups = []
+        try:
+            for path in self.data_files:
+                with self._fs.open_input_file(path) as f:
+                    meta = pq.ParquetFile(f).metadata
+                groups += [(path, g, meta.row_group(g).num_rows)
+                           for g in range(meta.num_row_groups)]
+        except (OSError, pa.ArrowException) as e:
+            raise StoreError(f"{self.path}: cannot read the store's Parquet data ({e})") from None
+        return groups
+
+    def _read_row_group(self, path: str, group: int, role: str) -> np.ndarray:
+        """One row group's values of ``role`` as a flat ``[steps, C]`` float32 array."""
+        try:
+            with self._fs.open_input_file(path) as f:
+                table = pq.ParquetFile(f).read_row_group(group, columns=[role])
+        except (OSError, pa.ArrowException) as e:
+            raise StoreError(f"{self.path}: cannot read the store's Parquet data ({e})") from None
+        flat = table.column(role).combine_chunks().flatten().flatten()
+        return flat.to_numpy(zero_copy_only=True).reshape(-1, self.columns(role))
 
     def _check_role(self, role: str) -> None:
         if role not in self.roles:
             raise StoreError(f"{self.path}: expected a role in {self.roles}, found {role!r}")
+
+
+def _index_columns(table: pa.Table, names: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Offsets, lengths, sources and first lines from a table of the per-sequence columns."""
+    lengths = table.column(names[2]).to_numpy().astype(np.int64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return (offsets, lengths, table.column(names[0]).to_pylist(),
+            table.column(names[1]).to_numpy().astype(np.int64))
+
+
+def _rows(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The row numbers ``starts[i] : starts[i] + lengths[i]`` for every ``i``, concatenated."""
+    # Step r of the batch comes from row starts[i] + (r - batch_offsets[i]).
+    batch_offsets = np.cumsum(lengths) - lengths
+    return np.arange(lengths.sum()) + np.repeat(starts - batch_offsets, lengths)
 
 
 @dataclass(frozen=True)
@@ -178,9 +243,56 @@ class _Decoded:
     sources: list[str]
     first_lines: np.ndarray
 
+    def gather(self, idx: np.ndarray) -> np.ndarray:
+        lengths = self.lengths[idx]
+        starts = self.offsets[idx]
+        if idx.size and np.all(np.diff(idx) == 1):
+            return self.values[starts[0]:starts[0] + lengths.sum()]
+        return np.take(self.values, _rows(starts, lengths), axis=0)  # 2-3x faster than [rows]
+
+
+class _Streamed:
+    """One role read row group by row group: only the per-sequence columns stay in memory."""
+
+    def __init__(self, store: SequenceStore, role: str, offsets: np.ndarray,
+                 lengths: np.ndarray, sources: list[str], first_lines: np.ndarray,
+                 groups: list[tuple[str, int, int]]) -> None:
+        self.store, self.role = store, role
+        self.offsets, self.lengths = offsets, lengths
+        self.sources, self.first_lines = sources, first_lines
+        self.groups = groups
+        self.first_rows = np.concatenate(([0], np.cumsum([g[2] for g in groups])))
+        self._blocks: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def _block(self, g: int) -> np.ndarray:
+        with self._lock:
+            block = self._blocks.pop(g, None)
+            if block is None:
+                path, group, _ = self.groups[g]
+                block = self.store._read_row_group(path, group, self.role)
+            self._blocks[g] = block                     # most recently used last
+            while len(self._blocks) > STREAM_CACHE_GROUPS:
+                del self._blocks[next(iter(self._blocks))]
+            return block
+
+    def gather(self, idx: np.ndarray) -> np.ndarray:
+        lengths = self.lengths[idx]
+        out = np.empty((int(lengths.sum()), self.store.columns(self.role)), dtype=np.float32)
+        out_starts = np.cumsum(lengths) - lengths
+        group_of = np.searchsorted(self.first_rows, idx, side="right") - 1
+        for g in dict.fromkeys(group_of.tolist()):      # in order of first use
+            sel = np.flatnonzero(group_of == g)
+            block = self._block(g)
+            local_starts = self.offsets[idx[sel]] - self.offsets[self.first_rows[g]]
+            out[_rows(out_starts[sel], lengths[sel])] = np.take(
+                block, _rows(local_starts, lengths[sel]), axis=0)
+        return out
+
 
 class StoreSequenceRecordReader(SequenceRecordReader):
-    """Sequences of one role of a :class:`SequenceStore`, held as flat Arrow buffers.
+    """Sequences of one role of a :class:`SequenceStore`, held as flat Arrow buffers (or
+    streamed by row group when the role is larger than ``DECODE_ALL_BYTES``).
 
     Records keep the ``source`` path and ``first_line`` of the original file, so errors found
     while batching (a bad label) still name the original file and line. Readers of one store
@@ -206,7 +318,7 @@ class StoreSequenceRecordReader(SequenceRecordReader):
         """Length of every sequence, without decoding values (the iterator buckets with it)."""
         return self.store.sequence_lengths(self.role)
 
-    def _indices(self, indices: Sequence[int]) -> tuple[_Decoded, np.ndarray]:
+    def _indices(self, indices: Sequence[int]) -> tuple["_Decoded | _Streamed", np.ndarray]:
         data = self.store._decoded(self.role)
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         n = len(data.lengths)
@@ -217,23 +329,14 @@ class StoreSequenceRecordReader(SequenceRecordReader):
         return data, idx % n
 
     def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
-        """Read-only views of the requested sequences (no copy)."""
+        """The requested sequences (read-only views, no copy, unless the store is streamed)."""
         data, idx = self._indices(indices)
-        return [SequenceRecord(data.values[data.offsets[i]:data.offsets[i + 1]],
-                               data.sources[i], int(data.first_lines[i])) for i in idx]
+        return [SequenceRecord(data.gather(np.array([i])), data.sources[i],
+                               int(data.first_lines[i])) for i in idx]
 
     def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
         """The requested sequences stacked along time, by one vectorised gather."""
         data, idx = self._indices(indices)
-        lengths = data.lengths[idx]
-        starts = data.offsets[idx]
-        if idx.size and np.all(np.diff(idx) == 1):
-            values = data.values[starts[0]:starts[0] + lengths.sum()]
-        else:
-            # Step r of the batch comes from flat row starts[i] + (r - batch_offsets[i]).
-            batch_offsets = np.cumsum(lengths) - lengths
-            rows = np.arange(lengths.sum()) + np.repeat(starts - batch_offsets, lengths)
-            values = np.take(data.values, rows, axis=0)  # 2-3x faster than values[rows]
-        return RaggedBatch(values=values, lengths=lengths,
+        return RaggedBatch(values=data.gather(idx), lengths=data.lengths[idx],
                            sources=[data.sources[i] for i in idx.tolist()],
                            first_lines=data.first_lines[idx])
