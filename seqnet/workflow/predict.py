@@ -7,7 +7,8 @@ inclusive range. The model's stored normaliser is applied to the features. Outpu
 - per step (``per_step=True``): every real step, ``[N, nOut, T]`` (NPY, zero-padded at the
   end) or one CSV row per real step.
 
-A ``.csv`` file gets a header: ``source`` (and ``step`` per step), then ``predicted_class``
+A model trained with normalised regression labels (``normalize_labels``) has its outputs
+reverted to the labels' units. A ``.csv`` file gets a header: ``source`` (and ``step`` per step), then ``predicted_class``
 for a softmax output layer, then ``out_0 .. out_{nOut-1}``. A ``.npy`` file holds the float32
 array only.
 """
@@ -81,6 +82,8 @@ def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32)
             np.asarray(mask).sum(axis=1).astype(np.int64)
         if mask is not None:
             out = out * np.asarray(mask)[:, None, :]
+        if normalizer is not None and getattr(normalizer, "fit_label", False):
+            out = normalizer.revert_labels(out, mask)       # back to the labels' own units
         outputs.append(out)
         lengths.append(real)
         sources.extend(m.features_source for m in ds.example_meta_data)

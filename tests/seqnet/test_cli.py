@@ -192,3 +192,20 @@ def test_regression_runs_train_and_evaluate_with_regression_stats(tmp_path):
     assert rmse == pytest.approx(np.sqrt(mse), rel=1e-4)
     final = (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()[-1]
     assert json.loads(final)["mse"] == pytest.approx(mse, rel=1e-4)
+
+
+def test_predict_reverts_normalised_regression_labels_to_their_units(tmp_path):
+    run = write_run_file(tmp_path, epochs=1, regression=True)
+    run.write_text(run.read_text().replace('normalizer = "standardize"',
+                                           'normalizer = "standardize"\nnormalize_labels = true'))
+    assert invoke("train", run).exit_code == 0
+    model = tmp_path / "out" / "model.zip"
+    out = tmp_path / "p.npy"
+    assert invoke("predict", model, tmp_path / "test" / "features" / "2.csv", "--out",
+                  out).exit_code == 0
+    net, extras = load_model(model)
+    norm = extras["normalizer"]
+    x = np.loadtxt(tmp_path / "test" / "features" / "2.csv", delimiter=",", ndmin=2)
+    raw = np.asarray(net.output(norm.transform_features(x.T[None].astype(np.float32))))
+    expected = raw[0, 0, -1] * norm.label_std[0] + norm.label_mean[0]
+    np.testing.assert_allclose(np.load(out)[0, 0], expected, rtol=1e-5)
