@@ -49,20 +49,26 @@ def main() -> None:
 @click.option("--output", type=click.Path(file_okay=False), default=None,
               help="Override run.output (relative to the current directory).")
 @click.option("--no-progress", is_flag=True, help="No progress bars (one line per epoch only).")
+@click.option("--nproc-per-node", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train data-parallel on N local processes (torch.distributed: gloo on the "
+                   "CPU, one GPU each with CUDA). Under torchrun leave it at 1.")
 @_errors_as_exit_1
 def train(run_file: str, resume: bool, overwrite: bool, epochs: int | None, output: str | None,
-          no_progress: bool) -> None:
+          no_progress: bool, nproc_per_node: int) -> None:
     """Train the network a TOML run file describes.
 
     RUN_FILE has the tables [data], [network] and [run] (see examples/japanese_vowels.toml).
     Writes checkpoints, best.zip, model.zip, metrics.jsonl, loss.png, confusion.png and the
     resolved config.toml into the run's output folder, then prints the test evaluation.
+
+    Data-parallel: --nproc-per-node N on one machine, or on a cluster the same command under
+    torchrun (torchrun --nnodes M --nproc-per-node N ... --no-python seqnet train RUN_FILE);
+    rank 0 writes the output.
     """
     import dataclasses
     import os
 
     from seqnet.workflow.run_config import load_run_config
-    from seqnet.workflow.train import train as run_training
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
@@ -74,8 +80,33 @@ def train(run_file: str, resume: bool, overwrite: bool, epochs: int | None, outp
         changes["progress"] = False
     if changes:
         config = dataclasses.replace(config, run=dataclasses.replace(config.run, **changes))
-    result = run_training(config, resume=resume, overwrite=overwrite, epochs=epochs,
-                          echo=click.echo)
+    if nproc_per_node == 1:
+        _train_process(config, resume, overwrite, epochs)
+        return
+    from seqnet.distributed import launch
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise click.UsageError("--nproc-per-node starts its own processes; under torchrun "
+                               "leave it at 1")
+    launch(_train_process, nproc_per_node, (config, resume, overwrite, epochs))
+
+
+def _train_process(config: Any, resume: bool, overwrite: bool, epochs: int | None) -> None:
+    """One training process: joins the process group torchrun or launch() describes in the
+    environment (if any), trains, and on rank 0 prints the test evaluation."""
+    from seqnet import distributed
+    from seqnet.workflow.train import resolve_device, train as run_training
+
+    joined = distributed.init_from_env(resolve_device(config.run.device))
+    try:
+        result = run_training(config, resume=resume, overwrite=overwrite, epochs=epochs,
+                              echo=click.echo)
+        writer = distributed.is_writer()
+    finally:
+        if joined:
+            distributed.shutdown()
+    if not writer:
+        return
     if result.test is not None:
         click.echo(result.test.stats())
         if config.data.task == "classification":

@@ -13,6 +13,11 @@ What a run writes into its output folder::
     loss.png                    train score and eval metric per epoch
     confusion.png               the final confusion matrix (classification)
 
+Under ``torch.distributed`` (``seqnet train --nproc-per-node N`` or ``torchrun``) every
+process trains on its shard of each epoch's minibatches and evaluates its shard of the
+evaluation split (merged over processes), and only rank 0 writes the files above
+(:func:`seqnet.distributed.is_writer`); the output folder must be one every process sees.
+
 Each epoch also prints one line:
 
 >>> _epoch_line({"epoch": 3, "train_score": 0.25, "eval_split": "test", "accuracy": 0.9,
@@ -38,6 +43,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from seqnet import distributed
 from seqnet.errors import ConfigurationError, StateError, TrainingError
 from seqnet.workflow import plots
 from seqnet.workflow.build import build_configuration
@@ -177,10 +183,12 @@ class Trainer:
     def __init__(self, config: RunConfig, echo: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.out = Path(config.run.output)
-        self.echo = echo or (lambda message: log.info(message))
+        say = echo or (lambda message: log.info(message))
+        # Every rank would print the same lines; rank 0 speaks for all of them.
+        self.echo = say if distributed.is_writer() else (lambda message: None)
         self.task = config.data.task
         self.metric = config.run.metric
-        self.device = resolve_device(config.run.device)
+        self.device = distributed.local_device(resolve_device(config.run.device))
         self._last_plot = time.monotonic()
 
     # ------------------------------------------------------------------ setup
@@ -203,11 +211,14 @@ class Trainer:
             if state.get("version") != STATE_VERSION:
                 raise StateError(f"{state_path}: expected state version {STATE_VERSION}, "
                                  f"found {state.get('version')!r}")
-            _atomic_write_text(self.out / "config.toml", dump_toml(resolved))
+            if distributed.is_writer():
+                _atomic_write_text(self.out / "config.toml", dump_toml(resolved))
             return state
         if state_path.exists() and not overwrite:
             raise StateError(f"{self.out}: already holds a run (state.json); continue it with "
                              "--resume, start over with --overwrite, or choose another output")
+        if not distributed.is_writer():
+            return None
         if overwrite:
             for name in OUTPUT_FILES:
                 target = self.out / name
@@ -238,11 +249,12 @@ class Trainer:
     def _fit_epoch(self, net: Any, data: RunData, epoch: int) -> float:
         from tqdm.auto import tqdm
 
-        it = data.iterator("train", shuffle=self.config.data.shuffle,
-                           seed=self.config.network.seed + epoch)
+        it = distributed.shard(data.iterator("train", shuffle=self.config.data.shuffle,
+                                             seed=self.config.network.seed + epoch))
         total, count = 0.0, 0
+        show = self.config.run.progress and distributed.is_writer()
         with tqdm(total=len(it), desc=f"epoch {epoch + 1}/{self.config.run.epochs}",
-                  unit="batch", leave=False, disable=not self.config.run.progress) as bar:
+                  unit="batch", leave=False, disable=not show) as bar:
             for ds in it:
                 net.fit(ds)
                 score = float(net.score())
@@ -255,6 +267,9 @@ class Trainer:
                 count += n
                 bar.set_postfix(score=f"{total / count:.4f}")
                 bar.update(1)
+        # In a process group fit reports the union minibatch's score on every rank, so
+        # summing score * n_r and n_r over ranks weights it by the union's examples.
+        total, count = distributed.sum_over_ranks([total, count])
         return total / max(count, 1)
 
     def _checkpoint(self, net: Any, data: RunData, epoch: int) -> str:
@@ -285,6 +300,7 @@ class Trainer:
             raise ConfigurationError(f"{self.config.source}: data.train: seqnet train needs a "
                                      "[data.train] table")
         state = self._prepare_output(resume, overwrite)
+        distributed.barrier()           # the writer has prepared the output folder
         if not plots.have_matplotlib():
             log.warning("matplotlib is not installed: loss.png and confusion.png are skipped "
                         "(pip install 'seqdl[plot]')")
@@ -322,27 +338,33 @@ class Trainer:
             record["seconds"] = round(time.perf_counter() - started, 3)
             record["iterations"] = int(net.iteration_count)
             history.append(record)
-            checkpoint = self._checkpoint(net, data, epoch + 1)
-            if eval_split is None or _improved(value, best_value, self.metric):
+            improved = eval_split is None or _improved(value, best_value, self.metric)
+            if improved:
                 best_epoch, best_value, bad_epochs = epoch + 1, value, 0
-                shutil.copyfile(self.out / checkpoint, self.out / "best.zip.tmp")
-                os.replace(self.out / "best.zip.tmp", self.out / "best.zip")
             else:
                 bad_epochs += 1
             stopped = patience > 0 and bad_epochs >= patience
-            self._write_metrics(history)
-            _atomic_write_text(self.out / "state.json", json.dumps({
-                "version": STATE_VERSION, "epoch": epoch + 1, "checkpoint": checkpoint,
-                "best_epoch": best_epoch, "best_value": best_value, "bad_epochs": bad_epochs,
-                "stopped_early": stopped, "rng": rng_state(), "history": history}))
-            shutil.copyfile(self.out / checkpoint, self.out / "model.zip.tmp")
-            os.replace(self.out / "model.zip.tmp", self.out / "model.zip")
-            self._prune_checkpoints(checkpoint)
+            if distributed.is_writer():
+                checkpoint = self._checkpoint(net, data, epoch + 1)
+                if improved:
+                    shutil.copyfile(self.out / checkpoint, self.out / "best.zip.tmp")
+                    os.replace(self.out / "best.zip.tmp", self.out / "best.zip")
+                self._write_metrics(history)
+                _atomic_write_text(self.out / "state.json", json.dumps({
+                    "version": STATE_VERSION, "epoch": epoch + 1, "checkpoint": checkpoint,
+                    "best_epoch": best_epoch, "best_value": best_value,
+                    "bad_epochs": bad_epochs, "stopped_early": stopped, "rng": rng_state(),
+                    "history": history}))
+                shutil.copyfile(self.out / checkpoint, self.out / "model.zip.tmp")
+                os.replace(self.out / "model.zip.tmp", self.out / "model.zip")
+                self._prune_checkpoints(checkpoint)
             self.echo(_epoch_line(record, self.config.run.epochs, self.metric))
             if stopped:
                 self.echo(f"early stopping: no better {eval_split} {self.metric} for "
                           f"{patience} epochs (best: epoch {best_epoch})")
-        self._write_metrics(history, final=True)
+        if distributed.is_writer():
+            self._write_metrics(history, final=True)
+        distributed.barrier()           # best.zip is complete before any rank reads it
         return self._finish(net, data, history, best_epoch, stopped)
 
     def _finish(self, net: Any, data: RunData, history: list[dict[str, Any]],
@@ -361,7 +383,8 @@ class Trainer:
             model = load_model(self.out / "best.zip")[0].to(self.device)
             result.test_model = "best"
         result.test = evaluate(model, data.iterator("test"), self.task)
-        if self.task == "classification" and plots.have_matplotlib():
+        if self.task == "classification" and plots.have_matplotlib() and \
+                distributed.is_writer():
             plots.plot_confusion(result.test.confusion_matrix(), self.out / "confusion.png",
                                  result.test.labels_list)
         return result

@@ -6,6 +6,7 @@ that with a single process training on the union of the ranks' minibatches.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from pathlib import Path
@@ -294,3 +295,46 @@ def test_distributed_padding_to_a_longer_t_changes_no_score_and_no_sgd_update(ma
     assert (plain.iteration_count, longer.iteration_count) == (3, 4)   # ceil(7/3), ceil(12/3)
     for key, value in plain.param_table().items():
         np.testing.assert_allclose(longer.param_table()[key], value, rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- seqnet train
+
+def test_distributed_seqnet_train_nproc_per_node_2_equals_one_process_on_union_batches(
+        tmp_path, capfd):
+    from click.testing import CliRunner
+
+    from seqnet.cli import main
+    from seqnet.network import MultiLayerNetwork
+    from seqnet.workflow.build import build_configuration
+    from seqnet.workflow.data import load_run_data
+    from seqnet.workflow.model_io import load_model
+    from seqnet.workflow.run_config import load_run_config
+    from tests.seqnet.test_workflow_train import write_run_file
+
+    run = write_run_file(tmp_path, epochs=2, updater='{ type = "sgd", learning_rate = 0.1 }')
+    result = CliRunner().invoke(main, ["train", str(run), "--nproc-per-node", "2"],
+                                catch_exceptions=False)
+    printed = capfd.readouterr().out     # the processes write to the inherited stdout
+    assert result.exit_code == 0, result.output + printed
+    assert printed.count("test accuracy:") == 1 and printed.count("epoch   2/2") == 1
+    out = tmp_path / "out"
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "epoch_0001.zip", "epoch_0002.zip"]
+
+    # One process making the union minibatch's update at every step ends where they did.
+    config = load_run_config(run)
+    data = load_run_data(config.data)
+    probe = data.iterator("train")
+    net = MultiLayerNetwork(build_configuration(config.network, n_in=probe.input_columns(),
+                                                n_out=probe.total_outcomes()))
+    net.init()
+    for epoch in range(2):
+        it = data.iterator("train", shuffle=config.data.shuffle,
+                           seed=config.network.seed + epoch)
+        for pair in zip(*(list(it.shard(r, WORLD)) for r in range(WORLD))):
+            net.fit(DataSet.merge(pair))
+    saved = load_model(out / "model.zip")[0].param_table()
+    for key, value in net.param_table().items():
+        np.testing.assert_allclose(saved[key], value, rtol=0, atol=1e-5, err_msg=key)
