@@ -85,7 +85,7 @@ def train(run_file: str, resume: bool, overwrite: bool, epochs: int | None, outp
         return
     from seqnet.distributed import launch
 
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+    if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
         raise click.UsageError("--nproc-per-node starts its own processes; under torchrun "
                                "leave it at 1")
     launch(_train_process, nproc_per_node, (config, resume, overwrite, epochs))
