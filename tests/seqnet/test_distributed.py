@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 from seqdata.dataset import DataSet
 from seqdata.iterator import SequenceRecordReaderDataSetIterator
@@ -24,8 +24,15 @@ from seqnet.conf.enums import BackpropType, GradientNormalization
 from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
 from seqnet.conf.updaters import Adam, Sgd
 from seqnet.errors import TrainingError
+from seqnet.cli import main
+from seqnet.network import MultiLayerNetwork
 from seqnet.training import pad_steps
+from seqnet.workflow.build import build_configuration
+from seqnet.workflow.data import load_run_data
+from seqnet.workflow.model_io import load_model
+from seqnet.workflow.run_config import load_run_config
 from tests.seqnet._nets import make_net, random_dataset
+from tests.seqnet.test_workflow_train import write_run_file
 
 WORLD = 2
 SEQUENCES = 21          # odd: the shards hold 11 and 10 sequences, the last minibatches 3 and 2
@@ -248,14 +255,10 @@ def test_distributed_init_from_env_needs_world_size_above_one(monkeypatch):
         distributed.init_from_env("cpu")
 
 
-def _fail(message: str) -> None:
-    if distributed.rank() == 1:
-        raise TrainingError(message)
-
-
 def _join_and_fail(message: str) -> None:
     distributed.init_from_env("cpu")
-    _fail(message)
+    if distributed.rank() == 1:
+        raise TrainingError(message)
 
 
 def test_distributed_launch_reports_the_failing_rank():
@@ -301,16 +304,6 @@ def test_distributed_padding_to_a_longer_t_changes_no_score_and_no_sgd_update(ma
 
 def test_distributed_seqnet_train_nproc_per_node_2_equals_one_process_on_union_batches(
         tmp_path, capfd):
-    from click.testing import CliRunner
-
-    from seqnet.cli import main
-    from seqnet.network import MultiLayerNetwork
-    from seqnet.workflow.build import build_configuration
-    from seqnet.workflow.data import load_run_data
-    from seqnet.workflow.model_io import load_model
-    from seqnet.workflow.run_config import load_run_config
-    from tests.seqnet.test_workflow_train import write_run_file
-
     run = write_run_file(tmp_path, epochs=2, updater='{ type = "sgd", learning_rate = 0.1 }')
     result = CliRunner().invoke(main, ["train", str(run), "--nproc-per-node", "2"],
                                 catch_exceptions=False)
