@@ -236,8 +236,9 @@ def epoch_parts(data: Any, epochs: int) -> Iterator[Any]:
     A seqdata iterator is split with ``shard(rank, world_size)`` once, and each epoch starts
     with ``set_epoch`` at the epoch ``data`` itself would be in (so the shuffle of epoch e is
     the one a single process sees); afterwards ``data`` starts its next pass at the epoch it
-    would after a single-process run. An iterator that is already a shard, or anything without ``shard``
-    (a DataLoader over a ``DistributedSampler``, say), is taken to be this rank's part.
+    would after a single-process run. An iterator that is already a shard, or anything
+    without ``shard`` (a DataLoader over a ``DistributedSampler``, say), is taken to be this
+    rank's part.
     Outside a process group: ``data`` itself, every epoch.
     """
     if not is_distributed() or not _shardable(data):
