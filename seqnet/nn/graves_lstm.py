@@ -93,11 +93,49 @@ def _tanh_into(device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], t
     return _tanh_sigmoid if device.type == "cpu" else _tanh_torch
 
 
+# NOTE [ Internal gate order ]
+# Inside the fused loop the gate blocks are [f | i | a | o] with the block input's
+# pre-activation doubled, instead of DL4J's [a | f | o | i]: the forget and input gates (both
+# peeking at c_{t-1}) then take their peepholes in one op, and f, i and a take one sigmoid,
+# since tanh(z) = 2 sigmoid(2 z) - 1. Reordering and doubling the (small) weights before the
+# input projection gives the loop its layout for free; doubling is exact in floating point,
+# and autograd carries the gradients back to the DL4J-ordered parameters.
+_INTERNAL_BLOCKS = (1, 3, 0, 2)        # internal block k is DL4J block _INTERNAL_BLOCKS[k]
+_INTERNAL_PEEPHOLES = [0, 2, 1]        # internal peephole rows (f, i, o) from DL4J's (f, o, i)
+
+
+def to_internal(t: torch.Tensor) -> torch.Tensor:
+    """Gate blocks on the last dimension from DL4J's ``[a|f|o|i]`` to the fused loop's
+    ``[f|i|2a|o]`` (see NOTE [ Internal gate order ]).
+
+    >>> to_internal(torch.tensor([1., 2., 3., 4.]))
+    tensor([2., 4., 2., 3.])
+    """
+    blocks = t.chunk(4, dim=-1)
+    f, i, a, o = (blocks[k] for k in _INTERNAL_BLOCKS)
+    return torch.cat((f, i, a * 2.0, o), dim=-1)
+
+
+def fused_graves_lstm(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h0: torch.Tensor,
+                      c0: torch.Tensor, mask: torch.Tensor | None = None,
+                      sizes: list[int] | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The fused tanh / sigmoid loop on DL4J-ordered ``zx [T, N, 4H]``, ``rw [H, 4H]`` and
+    ``peep [3, H]`` (forget, output, input): the same arguments and results as
+    :func:`graves_lstm_loop`. Returns all outputs ``[T, N, H]`` and the final h and c.
+
+    The module itself reorders the weights, not ``zx``, which saves a copy of it.
+    """
+    return _GravesLSTMFunction.apply(to_internal(zx), to_internal(rw),
+                                     peep[_INTERNAL_PEEPHOLES], h0, c0, mask, sizes)
+
+
 class _GravesLSTMFunction(torch.autograd.Function):
     """tanh / sigmoid Graves LSTM over ``T`` steps with buffers preallocated for backward.
 
-    ``zx`` is the input projection ``x W + b`` of all steps ``[T, N, 4H]`` (one matmul done by
-    the caller, so autograd handles W, b and x); ``peep`` is ``[3, H]`` (forget, output, input).
+    All arguments are in the internal layout (NOTE [ Internal gate order ]): ``zx`` is the
+    input projection ``x W + b`` of all steps ``[T, N, 4H]`` (one matmul done by the caller,
+    so autograd handles W, b and x); ``peep`` is ``[3, H]`` (forget, input, output).
     ``mask`` is ``[T, N, 1]`` or ``None``; at a masked step h and c are zeroed.
     ``sizes`` (instead of a mask) says that at step t exactly the first ``sizes[t]`` examples
     are real: padded steps are then skipped instead of computed and zeroed (see
@@ -110,10 +148,10 @@ class _GravesLSTMFunction(torch.autograd.Function):
                 sizes: list[int] | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         steps, n, g = zx.shape
         hid = g // 4
-        p_f, p_o, p_i = peep[0], peep[1], peep[2]
+        p_fi, p_o = peep[:2], peep[2]
         # With sizes, rows of skipped steps must read as 0 (outputs, state, backward sums).
         alloc = zx.new_zeros if sizes is not None else zx.new_empty
-        gates = alloc(steps, n, g)              # activated a, f, o, i
+        gates = alloc(steps, n, g)              # activated f, i, a, o
         tanh_c = alloc(steps, n, hid)
         # Row 0 of these holds the initial state, so "previous step" is a view, not a copy.
         hs_full = alloc(steps + 1, n, hid)
@@ -121,31 +159,39 @@ class _GravesLSTMFunction(torch.autograd.Function):
         cs_full = zx.new_empty(steps + 1, n, hid) if mask is not None else c_raw_full
         hs_full[0] = h0
         cs_full[0] = c0
-        hs, c_raw, cs = hs_full[1:], c_raw_full[1:], cs_full[1:]
         step_mm = _step_matmul(rw, n, steps)
         tanh_into = _tanh_into(zx.device)
-        h, c = h0, c0
+        # Per-step views made once (unbind): indexing a tensor in the loop costs more than
+        # the arithmetic at small sizes.
+        f_all, i_all, a_all, o_all = gates.split(hid, dim=-1)
+        zx_s, z_s, tanh_s = zx.unbind(0), gates.unbind(0), tanh_c.unbind(0)
+        fi_s = gates[..., :2 * hid].view(steps, n, 2, hid).unbind(0)
+        fia_s = gates[..., :3 * hid].unbind(0)
+        f_s, i_s, a_s, o_s = (v.unbind(0) for v in (f_all, i_all, a_all, o_all))
+        h_s, c_s, c_raw_s = hs_full.unbind(0), cs_full.unbind(0), c_raw_full.unbind(0)
+        cu_s = cs_full.unsqueeze(2).unbind(0)
         for t in range(steps):
-            b = n if sizes is None else sizes[t]
-            z = torch.add(zx[t, :b], step_mm(h[:b]), out=gates[t, :b])
-            a, f, o, i = z[:, :hid], z[:, hid:2 * hid], z[:, 2 * hid:3 * hid], z[:, 3 * hid:]
-            c_b = c[:b]
-            tanh_into(a, a)
-            f.addcmul_(c_b, p_f).sigmoid_()
-            i.addcmul_(c_b, p_i).sigmoid_()
-            cn = torch.mul(f, c_b, out=c_raw[t, :b]).addcmul_(i, a)
+            h, c, cu, zt, z, fi, fia = h_s[t], c_s[t], cu_s[t], zx_s[t], z_s[t], fi_s[t], fia_s[t]
+            f, i, a, o, tc = f_s[t], i_s[t], a_s[t], o_s[t], tanh_s[t]
+            cn, h_new = c_raw_s[t + 1], h_s[t + 1]
+            if sizes is not None and sizes[t] < n:
+                b = sizes[t]
+                h, c, cu, zt, z, fi, fia, f, i, a, o, tc, cn, h_new = (
+                    v[:b] for v in (h, c, cu, zt, z, fi, fia, f, i, a, o, tc, cn, h_new))
+            torch.add(zt, step_mm(h), out=z)
+            fi.addcmul_(cu, p_fi)                # peepholes of f and i on c_{t-1}
+            fia.sigmoid_()
+            a.mul_(2.0).sub_(1.0)                # tanh of the block input
+            torch.mul(f, c, out=cn).addcmul_(i, a)
             o.addcmul_(cn, p_o).sigmoid_()
-            torch.mul(o, tanh_into(cn, tanh_c[t, :b]), out=hs[t, :b])
-            h = hs[t]
+            torch.mul(o, tanh_into(cn, tc), out=h_new)
             if mask is not None:
-                h.mul_(mask[t])
-                c = torch.mul(c_raw[t], mask[t], out=cs[t])
-            else:
-                c = c_raw[t]
-        ctx.buffers = (gates, c_raw, tanh_c, cs_full, hs_full)
+                h_new.mul_(mask[t])
+                torch.mul(cn, mask[t], out=c_s[t + 1])
+        ctx.buffers = (gates, c_raw_full, tanh_c, cs_full, hs_full)
         ctx.sizes = sizes
         ctx.save_for_backward(rw, peep, mask)
-        return hs, h.clone(), c.clone()
+        return hs_full[1:], hs_full[steps].clone(), cs_full[steps].clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -153,57 +199,61 @@ class _GravesLSTMFunction(torch.autograd.Function):
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                             torch.Tensor, None, None]:
         rw, peep, mask = ctx.saved_tensors
-        gates, c_raw, tanh_c, cs_full, hs_full = ctx.buffers
+        gates, c_raw_full, tanh_c, cs_full, hs_full = ctx.buffers
         sizes = ctx.sizes
         steps, n, g = gates.shape
         hid = g // 4
-        p_f, p_o, p_i = peep[0], peep[1], peep[2]
+        p_f, p_i, p_o = peep[0], peep[1], peep[2]
         step_mm = _step_matmul(rw.t(), n, steps)
-        c_prev_all = cs_full[:-1]
+        c_prev_all, c_raw = cs_full[:-1], c_raw_full[1:]
         # NOTE [ Backward factors ] Every per-step product that does not involve the carried
-        # gradients is computed for all steps at once, so the loop runs ~10 small ops a step.
-        a_all, f_all = gates[..., :hid], gates[..., hid:2 * hid]
-        o_all, i_all = gates[..., 2 * hid:3 * hid], gates[..., 3 * hid:]
+        # gradients is computed for all steps at once, so the loop runs ~9 small ops a step.
+        f_all, i_all, a_all, o_all = gates.split(hid, dim=-1)
         factors = torch.empty_like(gates)
-        f_a, f_f = factors[..., :hid], factors[..., hid:2 * hid]
-        f_o, f_i = factors[..., 2 * hid:3 * hid], factors[..., 3 * hid:]
-        # sigmoid' = s - s^2 for the f, o, i blocks at once (they are adjacent).
-        torch.mul(gates[..., hid:], gates[..., hid:], out=factors[..., hid:])
-        torch.sub(gates[..., hid:], factors[..., hid:], out=factors[..., hid:])
-        f_f.mul_(c_prev_all)                                                # d z_f / d c
-        f_o.mul_(tanh_c)                                                    # d z_o / d h
-        f_i.mul_(a_all)                                                     # d z_i / d c
-        torch.mul(a_all, a_all, out=f_a).mul_(i_all)
-        torch.sub(i_all, f_a, out=f_a)                                      # (1 - a^2) i
-        dh_dc = torch.mul(tanh_c, tanh_c).mul_(o_all)
-        torch.sub(o_all, dh_dc, out=dh_dc)                                  # (1 - tanh^2) o
+        fac_f, fac_i, fac_a, fac_o = factors.split(hid, dim=-1)
+        # sigmoid' = s - s s (one addcmul), for f and i at once (adjacent blocks).
+        fi_all = gates[..., :2 * hid]
+        torch.addcmul(fi_all, fi_all, fi_all, value=-1.0, out=factors[..., :2 * hid])
+        fac_f.mul_(c_prev_all)                                  # d z_f / d c
+        fac_i.mul_(a_all)                                       # d z_i / d c
+        torch.mul(a_all, i_all, out=fac_a)
+        torch.addcmul(i_all, fac_a, a_all, value=-1.0, out=fac_a).mul_(0.5)  # d (2 z_a) / d c
+        torch.addcmul(o_all, o_all, o_all, value=-1.0, out=fac_o).mul_(tanh_c)  # d z_o / d h
+        # (1 - tanh^2) o = o - h tanh: wherever hs is masked or skipped, dh is 0 in the loop.
+        dh_dc = torch.addcmul(o_all, hs_full[1:], tanh_c, value=-1.0)
         dz = torch.zeros_like(gates) if sizes is not None else torch.empty_like(gates)
+        dz_s, dzo_s = dz.unbind(0), dz[..., 3 * hid:].unbind(0)
+        dzf_s, dzi_s = dz[..., :hid].unbind(0), dz[..., hid:2 * hid].unbind(0)
+        dzfia_s = dz[..., :3 * hid].view(steps, n, 3, hid).unbind(0)
+        faco_s = fac_o.unbind(0)
+        facfia_s = factors[..., :3 * hid].view(steps, n, 3, hid).unbind(0)
+        dhdc_s, f_s = dh_dc.unbind(0), f_all.unbind(0)
         dh = d_h.clone()
         dc = d_c.clone()
+        dc_u = dc.unsqueeze(1)              # a view: follows dc's in-place updates
         for t in range(steps - 1, -1, -1):
-            b = n if sizes is None else sizes[t]
             dh += d_hs[t]
             if mask is not None:
                 dh.mul_(mask[t])
                 dc.mul_(mask[t])
-            elif b < n:
+            dh_b, dc_b, dcu, faco, facfia, dhdc, f = (
+                dh, dc, dc_u, faco_s[t], facfia_s[t], dhdc_s[t], f_s[t])
+            dzo, dzfia, dzf, dzi = dzo_s[t], dzfia_s[t], dzf_s[t], dzi_s[t]
+            if sizes is not None and sizes[t] < n:
+                b = sizes[t]
                 dc[b:] = 0.0
-            dh_b, dc_b = dh[:b], dc[:b]
-            fac = factors[t, :b]
-            dzt = dz[t, :b]
-            dzf, dzo, dzi = dzt[:, hid:2 * hid], dzt[:, 2 * hid:3 * hid], dzt[:, 3 * hid:]
-            torch.mul(dh_b, fac[:, 2 * hid:3 * hid], out=dzo)
-            dc_b.addcmul_(dh_b, dh_dc[t, :b]).addcmul_(dzo, p_o)
-            torch.mul(fac[:, :2 * hid].view(b, 2, hid), dc_b.unsqueeze(1),
-                      out=dzt[:, :2 * hid].view(b, 2, hid))
-            torch.mul(fac[:, 3 * hid:], dc_b, out=dzi)
-            dc_b.mul_(f_all[t, :b]).addcmul_(dzf, p_f).addcmul_(dzi, p_i)
-            dh = step_mm(dz[t])
+                dh_b, dc_b, dcu, faco, facfia, dhdc, f, dzo, dzfia, dzf, dzi = (
+                    v[:b] for v in (dh_b, dc_b, dcu, faco, facfia, dhdc, f, dzo, dzfia, dzf,
+                                    dzi))
+            torch.mul(dh_b, faco, out=dzo)
+            dc_b.addcmul_(dh_b, dhdc).addcmul_(dzo, p_o)
+            torch.mul(facfia, dcu, out=dzfia)
+            dc_b.mul_(f).addcmul_(dzf, p_f).addcmul_(dzi, p_i)
+            dh = step_mm(dz_s[t])
         d_rw = _weight_grad(hs_full[:-1].reshape(-1, hid), dz.reshape(-1, g))
-        d_peep = torch.stack((
-            (dz[:, :, hid:2 * hid] * c_prev_all).sum((0, 1)),
-            (dz[:, :, 2 * hid:3 * hid] * c_raw).sum((0, 1)),
-            (dz[:, :, 3 * hid:] * c_prev_all).sum((0, 1)),
+        d_peep = torch.cat((
+            (dz[..., :2 * hid].view(steps, n, 2, hid) * c_prev_all.unsqueeze(2)).sum((0, 1)),
+            (dz[..., 3 * hid:] * c_raw).sum((0, 1)).unsqueeze(0),
         ))
         return dz, d_rw, d_peep, dh, dc, None, None
 
@@ -267,6 +317,29 @@ def graves_lstm_loop(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h: 
     return torch.stack(outputs), h, c
 
 
+def graves_cell_step(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h: torch.Tensor,
+                     c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One tanh / sigmoid step from ``zx = x W + b`` ``[N, 4H]`` (DL4J order): the new h, c.
+
+    The SPEC equations as a handful of tensor ops, for time-stepping one step at a time
+    (tanh as in NOTE [ tanh on CPU ]); works under autograd too.
+    """
+    a, f, o, i = torch.addmm(zx, h, rw).chunk(4, dim=1)
+    a = _tanh(a)
+    f = torch.addcmul(f, c, peep[0]).sigmoid_()
+    i = torch.addcmul(i, c, peep[2]).sigmoid_()
+    c = torch.addcmul(f * c, i, a)
+    o = torch.addcmul(o, c, peep[1]).sigmoid_()
+    return o * _tanh(c), c
+
+
+def _tanh(x: torch.Tensor) -> torch.Tensor:
+    """tanh as NOTE [ tanh on CPU ] says where no gradient is recorded (in-place ops)."""
+    if x.device.type == "cpu" and not (x.requires_grad and torch.is_grad_enabled()):
+        return _tanh_sigmoid(x, torch.empty_like(x))
+    return torch.tanh(x)
+
+
 class GravesLSTMModule(nn.Module):
     """One Graves LSTM layer on ``[N, nIn, T]`` inputs, returning ``[N, H, T]`` and (h, c)."""
 
@@ -296,28 +369,38 @@ class GravesLSTMModule(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
         n, _, steps = x.shape
-        zx = torch.addmm(self.b, x.permute(2, 0, 1).reshape(steps * n, -1), self.W)
-        zx = zx.view(steps, n, -1)
+        xt = x.permute(2, 0, 1)                                  # [T, N, C]
         if state is None:
-            h0 = c0 = zx.new_zeros(n, self.hidden)
+            h0 = c0 = x.new_zeros(n, self.hidden)
         else:
             h0, c0 = state
-        # One step (rnn_time_step): the plain expressions beat the fused loop's buffer set-up.
-        fused = self._fused and steps > 1
-        if fused and mask is not None and self.skip_padding:
+        if not self._fused:
+            zx = torch.addmm(self.b, xt.reshape(steps * n, -1), self.W).view(steps, n, -1)
+            m = None if mask is None else mask.t().unsqueeze(-1).to(zx.dtype)
+            hs, h, c = graves_lstm_loop(zx, self.RW, self.peep, h0, c0, m, self.conf.activation,
+                                        self.conf.gate_activation)
+            return hs.permute(1, 2, 0), (h, c)
+        if steps == 1:
+            # One step (rnn_time_step): no loop set-up, no weight reordering.
+            h, c = graves_cell_step(torch.addmm(self.b, xt[0], self.W), self.RW, self.peep,
+                                    h0, c0)
+            if mask is not None:
+                h, c = h * mask, c * mask
+            return h.unsqueeze(2), (h, c)
+        w, b, rw = to_internal(self.W), to_internal(self.b), to_internal(self.RW)
+        peep = self.peep[_INTERNAL_PEEPHOLES]
+        if mask is not None and self.skip_padding:
             packed = prefix_sizes(mask)
             if packed is not None:
                 order, sizes = packed
                 inverse = torch.argsort(order)
-                hs, h, c = _GravesLSTMFunction.apply(zx[:, order], self.RW, self.peep,
-                                                     h0[order], c0[order], None, sizes)
+                zx = torch.addmm(b, xt[:, order].reshape(steps * n, -1), w).view(steps, n, -1)
+                hs, h, c = _GravesLSTMFunction.apply(zx, rw, peep, h0[order], c0[order], None,
+                                                     sizes)
                 return hs[:, inverse].permute(1, 2, 0), (h[inverse], c[inverse])
+        zx = torch.addmm(b, xt.reshape(steps * n, -1), w).view(steps, n, -1)
         m = None if mask is None else mask.t().unsqueeze(-1).to(zx.dtype)
-        if fused:
-            hs, h, c = _GravesLSTMFunction.apply(zx, self.RW, self.peep, h0, c0, m, None)
-        else:
-            hs, h, c = graves_lstm_loop(zx, self.RW, self.peep, h0, c0, m, self.conf.activation,
-                                        self.conf.gate_activation)
+        hs, h, c = _GravesLSTMFunction.apply(zx, rw, peep, h0, c0, m, None)
         return hs.permute(1, 2, 0), (h, c)
 
     def param_table(self) -> dict[str, np.ndarray]:

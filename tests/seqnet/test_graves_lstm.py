@@ -8,7 +8,7 @@ import torch
 
 from seqnet.conf.enums import Activation
 from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
-from seqnet.nn.graves_lstm import GravesLSTMModule, _GravesLSTMFunction, graves_lstm_loop
+from seqnet.nn.graves_lstm import GravesLSTMModule, fused_graves_lstm, graves_lstm_loop
 from tests.seqnet._nets import make_net
 
 
@@ -104,12 +104,12 @@ def test_fused_backward_passes_gradcheck(masked):
     if masked:
         mask = torch.tensor([[1, 1, 0], [0, 1, 1], [1, 1, 0], [1, 0, 0], [1, 1, 1]],
                             dtype=torch.float64).unsqueeze(-1)
-    assert torch.autograd.gradcheck(lambda *a: _GravesLSTMFunction.apply(*a, mask, None), args)
+    assert torch.autograd.gradcheck(lambda *a: fused_graves_lstm(*a, mask, None), args)
 
 
 def test_fused_equals_reference_loop_values_and_gradients():
     args = _inputs(1, steps=8)
-    fused = _GravesLSTMFunction.apply(*args, None, None)
+    fused = fused_graves_lstm(*args, None, None)
     loop = graves_lstm_loop(*args, None, Activation.TANH, Activation.SIGMOID)
     for a, b in zip(fused, loop):
         torch.testing.assert_close(a, b)
@@ -162,7 +162,7 @@ def test_padded_batches_skip_padding_with_masked_loop_numbers(side):
 def test_prefix_path_passes_gradcheck():
     args = _inputs(2, steps=4, n=3)
     sizes = [3, 2, 2, 0]
-    assert torch.autograd.gradcheck(lambda *a: _GravesLSTMFunction.apply(*a, None, sizes), args)
+    assert torch.autograd.gradcheck(lambda *a: fused_graves_lstm(*a, None, sizes), args)
 
 
 def test_float32_fast_path_matches_float64_reference():
