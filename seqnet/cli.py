@@ -61,9 +61,14 @@ def train(run_file: str, resume: bool, overwrite: bool, epochs: int | None, outp
     Writes checkpoints, best.zip, model.zip, metrics.jsonl, loss.png, confusion.png and the
     resolved config.toml into the run's output folder, then prints the test evaluation.
 
-    Data-parallel: --nproc-per-node N on one machine, or on a cluster the same command under
-    torchrun (torchrun --nnodes M --nproc-per-node N ... --no-python seqnet train RUN_FILE);
-    rank 0 writes the output.
+    Data-parallel: --nproc-per-node N starts N local processes; on a cluster, run the same
+    command on every node under torchrun, for example:
+
+    \b
+        torchrun --nnodes 2 --nproc-per-node 4 --node-rank R --master-addr HOST
+                 --master-port 29500 --no-python seqnet train RUN_FILE
+
+    Rank 0 alone writes the output folder.
     """
     import dataclasses
     import os
