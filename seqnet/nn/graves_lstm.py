@@ -124,18 +124,20 @@ def fused_graves_lstm(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h0
     ``peep [3, H]`` (forget, output, input): the same arguments and results as
     :func:`graves_lstm_loop`. Returns all outputs ``[T, N, H]`` and the final h and c.
 
-    The module itself reorders the weights, not ``zx``, which saves a copy of it.
+    The module itself passes the inputs and reordered input weights instead, which saves
+    a copy of ``zx``.
     """
-    return _GravesLSTMFunction.apply(to_internal(zx), to_internal(rw),
+    return _GravesLSTMFunction.apply(to_internal(zx), None, None, to_internal(rw),
                                      peep[_INTERNAL_PEEPHOLES], h0, c0, mask, sizes)
 
 
 class _GravesLSTMFunction(torch.autograd.Function):
     """tanh / sigmoid Graves LSTM over ``T`` steps with buffers preallocated for backward.
 
-    All arguments are in the internal layout (NOTE [ Internal gate order ]): ``zx`` is the
-    input projection ``x W + b`` of all steps ``[T, N, 4H]`` (one matmul done by the caller,
-    so autograd handles W, b and x); ``peep`` is ``[3, H]`` (forget, input, output).
+    Weights are in the internal layout (NOTE [ Internal gate order ]): ``x [T, N, C]`` is
+    projected by ``w [C, 4H]`` and ``b [4H]`` in one matmul for all steps, into the buffer the
+    loop then works in; with ``w = b = None``, ``x`` is that projection ``[T, N, 4H]``
+    already. ``peep`` is ``[3, H]`` (forget, input, output).
     ``mask`` is ``[T, N, 1]`` or ``None``; at a masked step h and c are zeroed.
     ``sizes`` (instead of a mask) says that at step t exactly the first ``sizes[t]`` examples
     are real: padded steps are then skipped instead of computed and zeroed (see
@@ -143,42 +145,49 @@ class _GravesLSTMFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor,
-                h0: torch.Tensor, c0: torch.Tensor, mask: torch.Tensor | None,
-                sizes: list[int] | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        steps, n, g = zx.shape
-        hid = g // 4
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None,
+                rw: torch.Tensor, peep: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
+                mask: torch.Tensor | None, sizes: list[int] | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        steps, n = x.shape[:2]
+        hid = rw.shape[0]
+        g = 4 * hid
         p_fi, p_o = peep[:2], peep[2]
+        # The projection is the loop's work buffer: gates[t] becomes f, i, a, o of step t.
+        if w is None:
+            gates = x.clone(memory_format=torch.contiguous_format)
+        else:
+            gates = torch.addmm(b, x.reshape(steps * n, -1), w).view(steps, n, g)
         # With sizes, rows of skipped steps must read as 0 (outputs, state, backward sums).
-        alloc = zx.new_zeros if sizes is not None else zx.new_empty
-        gates = alloc(steps, n, g)              # activated f, i, a, o
+        alloc = x.new_zeros if sizes is not None else x.new_empty
         tanh_c = alloc(steps, n, hid)
         # Row 0 of these holds the initial state, so "previous step" is a view, not a copy.
         hs_full = alloc(steps + 1, n, hid)
         c_raw_full = alloc(steps + 1, n, hid)   # cell before masking
-        cs_full = zx.new_empty(steps + 1, n, hid) if mask is not None else c_raw_full
+        cs_full = x.new_empty(steps + 1, n, hid) if mask is not None else c_raw_full
         hs_full[0] = h0
         cs_full[0] = c0
         step_mm = _step_matmul(rw, n, steps)
-        tanh_into = _tanh_into(zx.device)
+        tanh_into = _tanh_into(x.device)
         # Per-step views made once (unbind): indexing a tensor in the loop costs more than
         # the arithmetic at small sizes.
         f_all, i_all, a_all, o_all = gates.split(hid, dim=-1)
-        zx_s, z_s, tanh_s = zx.unbind(0), gates.unbind(0), tanh_c.unbind(0)
+        z_s, tanh_s = gates.unbind(0), tanh_c.unbind(0)
         fi_s = gates[..., :2 * hid].view(steps, n, 2, hid).unbind(0)
         fia_s = gates[..., :3 * hid].unbind(0)
         f_s, i_s, a_s, o_s = (v.unbind(0) for v in (f_all, i_all, a_all, o_all))
         h_s, c_s, c_raw_s = hs_full.unbind(0), cs_full.unbind(0), c_raw_full.unbind(0)
         cu_s = cs_full.unsqueeze(2).unbind(0)
         for t in range(steps):
-            h, c, cu, zt, z, fi, fia = h_s[t], c_s[t], cu_s[t], zx_s[t], z_s[t], fi_s[t], fia_s[t]
+            h, c, cu, z, fi, fia = h_s[t], c_s[t], cu_s[t], z_s[t], fi_s[t], fia_s[t]
             f, i, a, o, tc = f_s[t], i_s[t], a_s[t], o_s[t], tanh_s[t]
             cn, h_new = c_raw_s[t + 1], h_s[t + 1]
             if sizes is not None and sizes[t] < n:
-                b = sizes[t]
-                h, c, cu, zt, z, fi, fia, f, i, a, o, tc, cn, h_new = (
-                    v[:b] for v in (h, c, cu, zt, z, fi, fia, f, i, a, o, tc, cn, h_new))
-            torch.add(zt, step_mm(h), out=z)
+                real = sizes[t]
+                z[real:] = 0.0
+                h, c, cu, z, fi, fia, f, i, a, o, tc, cn, h_new = (
+                    v[:real] for v in (h, c, cu, z, fi, fia, f, i, a, o, tc, cn, h_new))
+            z.add_(step_mm(h))
             fi.addcmul_(cu, p_fi)                # peepholes of f and i on c_{t-1}
             fia.sigmoid_()
             a.mul_(2.0).sub_(1.0)                # tanh of the block input
@@ -190,15 +199,14 @@ class _GravesLSTMFunction(torch.autograd.Function):
                 torch.mul(cn, mask[t], out=c_s[t + 1])
         ctx.buffers = (gates, c_raw_full, tanh_c, cs_full, hs_full)
         ctx.sizes = sizes
-        ctx.save_for_backward(rw, peep, mask)
+        ctx.save_for_backward(x if w is not None else None, w, rw, peep, mask)
         return hs_full[1:], hs_full[steps].clone(), cs_full[steps].clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, d_hs: torch.Tensor, d_h: torch.Tensor, d_c: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
-                            torch.Tensor, None, None]:
-        rw, peep, mask = ctx.saved_tensors
+                 ) -> tuple[torch.Tensor | None, ...]:
+        x, w, rw, peep, mask = ctx.saved_tensors
         gates, c_raw_full, tanh_c, cs_full, hs_full = ctx.buffers
         sizes = ctx.sizes
         steps, n, g = gates.shape
@@ -221,12 +229,13 @@ class _GravesLSTMFunction(torch.autograd.Function):
         torch.addcmul(o_all, o_all, o_all, value=-1.0, out=fac_o).mul_(tanh_c)  # d z_o / d h
         # (1 - tanh^2) o = o - h tanh: wherever hs is masked or skipped, dh is 0 in the loop.
         dh_dc = torch.addcmul(o_all, hs_full[1:], tanh_c, value=-1.0)
-        dz = torch.zeros_like(gates) if sizes is not None else torch.empty_like(gates)
-        dz_s, dzo_s = dz.unbind(0), dz[..., 3 * hid:].unbind(0)
-        dzf_s, dzi_s = dz[..., :hid].unbind(0), dz[..., hid:2 * hid].unbind(0)
+        # The factors become dz in place, step by step (dz_t = factor_t * carried gradient).
+        # Rows the loop skips keep their factor, which is 0 there: sizes-skipped rows have
+        # zero gates; masked rows are multiplied by a zeroed dh and dc.
+        dz = factors
+        dz_s, dzo_s = dz.unbind(0), fac_o.unbind(0)
+        dzf_s, dzi_s = fac_f.unbind(0), fac_i.unbind(0)
         dzfia_s = dz[..., :3 * hid].view(steps, n, 3, hid).unbind(0)
-        faco_s = fac_o.unbind(0)
-        facfia_s = factors[..., :3 * hid].view(steps, n, 3, hid).unbind(0)
         dhdc_s, f_s = dh_dc.unbind(0), f_all.unbind(0)
         dh = d_h.clone()
         dc = d_c.clone()
@@ -236,26 +245,31 @@ class _GravesLSTMFunction(torch.autograd.Function):
             if mask is not None:
                 dh.mul_(mask[t])
                 dc.mul_(mask[t])
-            dh_b, dc_b, dcu, faco, facfia, dhdc, f = (
-                dh, dc, dc_u, faco_s[t], facfia_s[t], dhdc_s[t], f_s[t])
+            dh_b, dc_b, dcu, dhdc, f = dh, dc, dc_u, dhdc_s[t], f_s[t]
             dzo, dzfia, dzf, dzi = dzo_s[t], dzfia_s[t], dzf_s[t], dzi_s[t]
             if sizes is not None and sizes[t] < n:
-                b = sizes[t]
-                dc[b:] = 0.0
-                dh_b, dc_b, dcu, faco, facfia, dhdc, f, dzo, dzfia, dzf, dzi = (
-                    v[:b] for v in (dh_b, dc_b, dcu, faco, facfia, dhdc, f, dzo, dzfia, dzf,
-                                    dzi))
-            torch.mul(dh_b, faco, out=dzo)
+                real = sizes[t]
+                dc[real:] = 0.0
+                dh_b, dc_b, dcu, dhdc, f, dzo, dzfia, dzf, dzi = (
+                    v[:real] for v in (dh_b, dc_b, dcu, dhdc, f, dzo, dzfia, dzf, dzi))
+            dzo.mul_(dh_b)
             dc_b.addcmul_(dh_b, dhdc).addcmul_(dzo, p_o)
-            torch.mul(facfia, dcu, out=dzfia)
+            dzfia.mul_(dcu)
             dc_b.mul_(f).addcmul_(dzf, p_f).addcmul_(dzi, p_i)
             dh = step_mm(dz_s[t])
-        d_rw = _weight_grad(hs_full[:-1].reshape(-1, hid), dz.reshape(-1, g))
+        dz2 = dz.view(-1, g)
+        d_rw = _weight_grad(hs_full[:-1].reshape(-1, hid), dz2)
         d_peep = torch.cat((
             (dz[..., :2 * hid].view(steps, n, 2, hid) * c_prev_all.unsqueeze(2)).sum((0, 1)),
             (dz[..., 3 * hid:] * c_raw).sum((0, 1)).unsqueeze(0),
         ))
-        return dz, d_rw, d_peep, dh, dc, None, None
+        if w is None:
+            return dz, None, None, d_rw, d_peep, dh, dc, None, None
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        d_x = torch.mm(dz2, w.t()).view(x.shape) if need_x else None
+        d_w = _weight_grad(x.reshape(steps * n, -1), dz2) if need_w else None
+        d_b = dz2.sum(0) if need_b else None
+        return d_x, d_w, d_b, d_rw, d_peep, dh, dc, None, None
 
 
 # NOTE [ Skipping padded steps ]
@@ -394,13 +408,11 @@ class GravesLSTMModule(nn.Module):
             if packed is not None:
                 order, sizes = packed
                 inverse = torch.argsort(order)
-                zx = torch.addmm(b, xt[:, order].reshape(steps * n, -1), w).view(steps, n, -1)
-                hs, h, c = _GravesLSTMFunction.apply(zx, rw, peep, h0[order], c0[order], None,
-                                                     sizes)
+                hs, h, c = _GravesLSTMFunction.apply(xt[:, order], w, b, rw, peep, h0[order],
+                                                     c0[order], None, sizes)
                 return hs[:, inverse].permute(1, 2, 0), (h[inverse], c[inverse])
-        zx = torch.addmm(b, xt.reshape(steps * n, -1), w).view(steps, n, -1)
-        m = None if mask is None else mask.t().unsqueeze(-1).to(zx.dtype)
-        hs, h, c = _GravesLSTMFunction.apply(zx, rw, peep, h0, c0, m, None)
+        m = None if mask is None else mask.t().unsqueeze(-1).to(x.dtype)
+        hs, h, c = _GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, m, None)
         return hs.permute(1, 2, 0), (h, c)
 
     def param_table(self) -> dict[str, np.ndarray]:
