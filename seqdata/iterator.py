@@ -250,6 +250,16 @@ class SequenceRecordReaderDataSetIterator:
         per_rank = math.ceil(self._num_sequences / self._world_size)
         return math.ceil(per_rank / self._batch_size)
 
+    @property
+    def rank(self) -> int:
+        """Which shard this iterator is (0 when it is not a shard)."""
+        return self._rank
+
+    @property
+    def world_size(self) -> int:
+        """How many shards the data was split into (1 when it is not a shard)."""
+        return self._world_size
+
     def batch(self) -> int:
         """The minibatch size (the last minibatch of an epoch may be smaller)."""
         return self._batch_size

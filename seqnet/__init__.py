@@ -38,6 +38,7 @@ from seqnet.conf.preprocessors import (
     RnnToFeedForwardPreProcessor,
 )
 from seqnet.conf.updaters import AdaGrad, Adam, Nadam, Nesterovs, RmsProp, Sgd
+from seqnet.distributed import DistributedError
 from seqnet.errors import ConfigurationError, ModelFileError, SeqNetError, StateError, TrainingError
 from seqnet.evaluation import Evaluation, EvaluationError, RegressionEvaluation
 from seqnet.network import MultiLayerNetwork
@@ -52,6 +53,7 @@ __all__ = [
     "ConfigurationError",
     "ConvolutionLayer",
     "DenseLayer",
+    "DistributedError",
     "Evaluation",
     "EvaluationError",
     "FeedForwardToRnnPreProcessor",

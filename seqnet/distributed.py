@@ -215,9 +215,9 @@ def _local_process(local_rank: int, fn: Callable[..., Any], args: tuple[Any, ...
 # --------------------------------------------------------------------------- data
 
 def _is_shard(iterator: Any) -> bool:
-    # seqdata iterators record which shard they are (world size 1: all of the data); there is
-    # no public accessor for it yet. Anything without the attribute counts as unsharded.
-    return getattr(iterator, "_world_size", 1) > 1
+    # seqdata iterators say which shard they are (world size 1: all of the data); anything
+    # without the attribute counts as unsharded.
+    return getattr(iterator, "world_size", 1) > 1
 
 
 def _shardable(data: Any) -> bool:

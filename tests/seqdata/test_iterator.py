@@ -550,6 +550,8 @@ def test_shard_arguments():
     with pytest.raises(SeqDataError, match="already shard"):
         it.shard(0, 2).shard(0, 2)
     assert len(it.shard(1, 2)) == 2 and len(it) == 4
+    assert (it.rank, it.world_size) == (0, 1)
+    assert (it.shard(1, 2).rank, it.shard(1, 2).world_size) == (1, 2)
 
 
 # ---------------------------------------------------------------- property through the iterator
