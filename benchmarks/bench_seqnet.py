@@ -59,14 +59,18 @@ Timing = dict[str, tuple[float, float]]     # name -> (median wall s, median CPU
 
 def interleaved(functions: dict[str, Callable[[], Any]], repeats: int,
                 warmup: int = 1) -> Timing:
-    """Median wall and CPU seconds of each function, measured in turn ``repeats`` times."""
+    """Median wall and CPU seconds of each function, measured in turn ``repeats`` times
+    (the order rotates every round, so no function always runs right after the same one)."""
     for function in functions.values():
         for _ in range(warmup):
             function()
     wall: dict[str, list[float]] = {k: [] for k in functions}
     cpu: dict[str, list[float]] = {k: [] for k in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
+    names = list(functions)
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            function = functions[name]
             start, start_cpu = time.perf_counter(), time.process_time()
             function()
             wall[name].append(time.perf_counter() - start)
