@@ -39,6 +39,10 @@ class DenseModule(nn.Module):
 
     def preout(self, x: torch.Tensor) -> torch.Tensor:
         """``x W + b`` before the activation, same layout as ``x``."""
+        # NOTE [ Dense weight layout ] W as an [nOut, nIn]-major copy (a view of it as
+        # [nIn, nOut]): the input gradient grad @ W^T then reads W^T contiguously, which BLAS
+        # runs several times faster for a narrow output layer (as nn.Linear stores it).
+        w = self.W.t().contiguous().t()
         if x.dim() == 3:
             time_major = x.permute(2, 0, 1)
             if time_major.is_contiguous():
@@ -47,9 +51,9 @@ class DenseModule(nn.Module):
                 # forward or backward (what a hand-written nn.LSTM + nn.Linear does).
                 steps, n, c = time_major.shape
                 return torch.addmm(self.b, time_major.reshape(steps * n, c),
-                                   self.W).view(steps, n, -1).permute(1, 2, 0)
-            return torch.matmul(x.transpose(1, 2), self.W).add_(self.b).transpose(1, 2)
-        return torch.addmm(self.b, x, self.W)
+                                   w).view(steps, n, -1).permute(1, 2, 0)
+            return torch.matmul(x.transpose(1, 2), w).add_(self.b).transpose(1, 2)
+        return torch.addmm(self.b, x, w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._act(self.preout(x))
