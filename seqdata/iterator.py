@@ -20,10 +20,7 @@ an epoch and at most ``1 + prefetch`` minibatches at a time.
 from __future__ import annotations
 
 import inspect
-import math
-import queue
 import threading
-import weakref
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol, Sequence, overload
 
@@ -42,7 +39,9 @@ from seqdata.alignment import (
 )
 from seqdata.dataset import DataSet
 from seqdata.errors import AlignmentError, LabelError, ParseError, SeqDataError
+from seqdata.prefetch import Prefetcher
 from seqdata.readers.base import RaggedBatch, SequenceRecordReader
+from seqdata.sampling import epoch_plan, num_batches
 
 __all__ = ["AlignmentMode", "DataSetPreProcessor", "ExampleMetaData",
            "SequenceRecordReaderDataSetIterator"]
@@ -187,7 +186,7 @@ class SequenceRecordReaderDataSetIterator:
         self._epoch_started = False
         self._plan: list[np.ndarray] | None = None
         self._position = 0
-        self._prefetcher: _Prefetcher | None = None
+        self._prefetcher: Prefetcher | None = None
         self._real_steps = 0
         self._total_steps = 0
 
@@ -207,7 +206,8 @@ class SequenceRecordReaderDataSetIterator:
         self._epoch_started = True
         if self._prefetch:
             if self._prefetcher is None:
-                self._prefetcher = _Prefetcher(self, plan[self._position:], self._prefetch)
+                self._prefetcher = Prefetcher(self._assemble, plan[self._position:],
+                                              self._prefetch)
             try:
                 ds = self._prefetcher.get()
             except BaseException:
@@ -247,8 +247,7 @@ class SequenceRecordReaderDataSetIterator:
 
     def __len__(self) -> int:
         """Number of minibatches per epoch (of this shard)."""
-        per_rank = math.ceil(self._num_sequences / self._world_size)
-        return math.ceil(per_rank / self._batch_size)
+        return num_batches(self._num_sequences, self._batch_size, self._world_size)
 
     @property
     def rank(self) -> int:
@@ -358,7 +357,7 @@ class SequenceRecordReaderDataSetIterator:
                 f"this iterator is already shard {self._rank} of {self._world_size}; shard the "
                 "unsharded iterator instead")
         n, b = self._num_sequences, self._batch_size
-        batches = math.ceil(math.ceil(n / world_size) / b)
+        batches = num_batches(n, b, world_size)
         if world_size > 1 and batches > n // world_size:
             raise SeqDataError(
                 f"cannot split {n} sequences into {world_size} shards with the same number of "
@@ -408,19 +407,11 @@ class SequenceRecordReaderDataSetIterator:
 
     def _make_plan(self, epoch: int) -> list[np.ndarray]:
         """The sequence indices of every minibatch of ``epoch`` (of this shard)."""
-        n = self._num_sequences
-        rng = np.random.default_rng(self._seed + epoch) if self._shuffle else None
-        order = rng.permutation(n) if rng is not None else np.arange(n, dtype=np.int64)
-        order = order[self._rank::self._world_size]
-        if self._bucket_window:
-            lengths = self._sequence_lengths()[order]
-            window = np.arange(len(order)) // (self._bucket_window * self._batch_size)
-            order = order[np.lexsort((lengths, window))]
-        sizes = _batch_sizes(len(order), len(self), self._batch_size)
-        plan = np.split(order, np.cumsum(sizes)[:-1]) if sizes else []
-        if self._bucket_window and rng is not None:
-            plan = [plan[i] for i in rng.permutation(len(plan))]
-        return plan
+        lengths = self._sequence_lengths() if self._bucket_window else None
+        return epoch_plan(self._num_sequences, self._batch_size, len(self),
+                          rank=self._rank, world_size=self._world_size,
+                          seed=self._seed + epoch if self._shuffle else None,
+                          lengths=lengths, bucket_window=self._bucket_window)
 
     def _sequence_lengths(self) -> np.ndarray:
         """Per-sequence length (the longer of features and labels), computed once."""
@@ -550,58 +541,6 @@ class SequenceRecordReaderDataSetIterator:
         return ds
 
 
-class _Prefetcher:
-    """A background thread assembling the rest of an epoch's minibatches into a small queue.
-
-    It holds only a weak reference to its iterator, so an abandoned iterator is collected and
-    its thread told to stop. An exception is queued in place of the minibatch and re-raised
-    by :meth:`get` in the consumer.
-    """
-
-    def __init__(self, owner: SequenceRecordReaderDataSetIterator, plan: list[np.ndarray],
-                 depth: int) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(weakref.ref(owner), plan),
-                                        name="seqdata-prefetch", daemon=True)
-        self._thread.start()
-
-    def _run(self, owner_ref: weakref.ref, plan: list[np.ndarray]) -> None:
-        for indices in plan:
-            owner = owner_ref()
-            if owner is None or self._stop.is_set():
-                return
-            try:
-                item: tuple[DataSet | None, BaseException | None] = (owner._assemble(indices),
-                                                                     None)
-            except BaseException as e:  # handed to the consumer, which re-raises it
-                item = (None, e)
-            del owner
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(item, timeout=0.05)
-                    break
-                except queue.Full:
-                    continue
-            if item[1] is not None:
-                return
-
-    def get(self) -> DataSet:
-        ds, error = self._queue.get()
-        if error is not None:
-            raise error
-        return ds
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            while self._thread.is_alive():
-                try:
-                    self._queue.get(timeout=0.05)
-                except queue.Empty:
-                    pass
-
-
 def _load(reader: SequenceRecordReader, indices: np.ndarray) -> RaggedBatch:
     """``reader.load_ragged`` with sequences of different widths reported by file."""
     try:
@@ -634,17 +573,6 @@ def _reader_lengths(reader: SequenceRecordReader, n: int, chunk: int) -> np.ndar
     parts = [np.asarray(reader.load_ragged(np.arange(s, min(s + chunk, n))).lengths)
              for s in range(0, n, chunk)]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-
-def _batch_sizes(m: int, k: int, b: int) -> list[int]:
-    """Split ``m`` sequences into ``k`` minibatches of at most ``b``, filled greedily while
-    leaving at least one for each minibatch still to come."""
-    sizes, remaining = [], m
-    for i in range(k):
-        size = min(b, remaining - (k - 1 - i))
-        sizes.append(size)
-        remaining -= size
-    return sizes
 
 
 def _reader(value: Any, name: str) -> SequenceRecordReader:
