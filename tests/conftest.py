@@ -9,6 +9,13 @@ if str(ROOT) not in sys.path:
 
 FIXTURES = ROOT / "fixtures"
 
+
+def pytest_addoption(parser):
+    # Defined here, at the root, so that `pytest --fuzz-long` works from the repository root;
+    # tests/reliability/conftest.py says what it does.
+    parser.addoption("--fuzz-long", action="store_true", default=False,
+                     help="run 20x the hypothesis examples of the fuzz tests")
+
 # NOTE [ One intra-op thread in tests ]
 # The suite runs on 2 shared cores; torch's default of one thread per core makes small
 # matmuls wait on each other (640 us vs 2.5 us measured for the same product), so tests

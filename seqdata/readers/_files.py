@@ -54,7 +54,9 @@ def checked_locations(split: object) -> list[str]:
         path = local_path(location)
         if path is None or os.path.isfile(path):
             continue
-        problems.append(f"{location} ({'a directory' if os.path.isdir(path) else 'missing'})")
+        what = ("a directory" if os.path.isdir(path)
+                else "not a regular file" if os.path.exists(path) else "missing")
+        problems.append(f"{location} ({what})")
     if problems:
         listed = ", ".join(problems[:_MAX_LISTED])
         more = f", and {len(problems) - _MAX_LISTED} more" \

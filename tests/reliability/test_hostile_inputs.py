@@ -218,15 +218,12 @@ def test_a_fifo_is_refused_at_initialize_instead_of_blocking(tmp_path):
     assert str(fifo) in str(info.value) and "not regular files" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="seqdata/readers/_files.py checked_locations says "
-                   "'(missing)' for an existing FIFO (only directories get their own words) "
-                   "-- reported")
 def test_a_fifo_is_not_called_missing(tmp_path):
     fifo = tmp_path / "0.csv"
     os.mkfifo(fifo)
     with pytest.raises(MissingFilesError) as info:
         CSVSequenceRecordReader().initialize(ListSplit([str(fifo)]))
-    assert f"{fifo} (missing)" not in str(info.value)
+    assert f"{fifo} (not a regular file)" in str(info.value)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="runs as root, where chmod 000 does not stop "

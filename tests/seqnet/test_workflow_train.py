@@ -155,7 +155,9 @@ def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_parameters(tmp_p
                                                                            uninterrupted):
     run = write_run_file(tmp_path, epochs=EPOCHS)
     state = tmp_path / "out" / "state.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The same intra-op thread count as this process (tests/conftest.py), which resumes the
+    # run: a different count changes float32 reduction order, hence the last bits.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen([sys.executable, "-c", "from seqnet.cli import main; main()",
                              "train", str(run)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
