@@ -215,7 +215,7 @@ class _GravesLSTMFunction(torch.autograd.Function):
         step_mm = _step_matmul(rw.t(), n, steps)
         c_prev_all, c_raw = cs_full[:-1], c_raw_full[1:]
         # NOTE [ Backward factors ] Every per-step product that does not involve the carried
-        # gradients is computed for all steps at once, so the loop runs ~9 small ops a step.
+        # gradients is computed for all steps at once, so the loop runs 5 small ops a step.
         f_all, i_all, a_all, o_all = gates.split(hid, dim=-1)
         factors = torch.empty_like(gates)
         fac_f, fac_i, fac_a, fac_o = factors.split(hid, dim=-1)
@@ -227,16 +227,19 @@ class _GravesLSTMFunction(torch.autograd.Function):
         torch.mul(a_all, i_all, out=fac_a)
         torch.addcmul(i_all, fac_a, a_all, value=-1.0, out=fac_a).mul_(0.5)  # d (2 z_a) / d c
         torch.addcmul(o_all, o_all, o_all, value=-1.0, out=fac_o).mul_(tanh_c)  # d z_o / d h
-        # (1 - tanh^2) o = o - h tanh: wherever hs is masked or skipped, dh is 0 in the loop.
-        dh_dc = torch.addcmul(o_all, hs_full[1:], tanh_c, value=-1.0)
+        # The carried gradients' own factors, also for all steps at once:
+        # dc += dh * dc_dh with dc_dh = (1 - tanh^2) o + (d z_o / d h) p_o (written as
+        # o - h tanh: wherever hs is masked or skipped, dh is 0 in the loop), and
+        # dc_prev = dc * dc_dc with dc_dc = f + (d z_f / d c) p_f + (d z_i / d c) p_i.
+        dc_dh = torch.addcmul(o_all, hs_full[1:], tanh_c, value=-1.0).addcmul_(fac_o, p_o)
+        dc_dc = torch.addcmul(f_all, fac_f, p_f).addcmul_(fac_i, p_i)
         # The factors become dz in place, step by step (dz_t = factor_t * carried gradient).
         # Rows the loop skips keep their factor, which is 0 there: sizes-skipped rows have
         # zero gates; masked rows are multiplied by a zeroed dh and dc.
         dz = factors
         dz_s, dzo_s = dz.unbind(0), fac_o.unbind(0)
-        dzf_s, dzi_s = fac_f.unbind(0), fac_i.unbind(0)
         dzfia_s = dz[..., :3 * hid].view(steps, n, 3, hid).unbind(0)
-        dhdc_s, f_s = dh_dc.unbind(0), f_all.unbind(0)
+        dcdh_s, dcdc_s = dc_dh.unbind(0), dc_dc.unbind(0)
         dh = d_h.clone()
         dc = d_c.clone()
         dc_u = dc.unsqueeze(1)              # a view: follows dc's in-place updates
@@ -245,17 +248,17 @@ class _GravesLSTMFunction(torch.autograd.Function):
             if mask is not None:
                 dh.mul_(mask[t])
                 dc.mul_(mask[t])
-            dh_b, dc_b, dcu, dhdc, f = dh, dc, dc_u, dhdc_s[t], f_s[t]
-            dzo, dzfia, dzf, dzi = dzo_s[t], dzfia_s[t], dzf_s[t], dzi_s[t]
+            dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia = (
+                dh, dc, dc_u, dcdh_s[t], dcdc_s[t], dzo_s[t], dzfia_s[t])
             if sizes is not None and sizes[t] < n:
                 real = sizes[t]
                 dc[real:] = 0.0
-                dh_b, dc_b, dcu, dhdc, f, dzo, dzfia, dzf, dzi = (
-                    v[:real] for v in (dh_b, dc_b, dcu, dhdc, f, dzo, dzfia, dzf, dzi))
+                dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia = (
+                    v[:real] for v in (dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia))
             dzo.mul_(dh_b)
-            dc_b.addcmul_(dh_b, dhdc).addcmul_(dzo, p_o)
+            dc_b.addcmul_(dh_b, dcdh)
             dzfia.mul_(dcu)
-            dc_b.mul_(f).addcmul_(dzf, p_f).addcmul_(dzi, p_i)
+            dc_b.mul_(dcdc)
             dh = step_mm(dz_s[t])
         dz2 = dz.view(-1, g)
         d_rw = _weight_grad(hs_full[:-1].reshape(-1, hid), dz2)
