@@ -1,8 +1,9 @@
 """Where a reader's bytes come from: local paths, ``file://`` and remote URLs.
 
-Shared by the file readers: the missing-files check at ``initialize``, reading one file
-whole (pyarrow's file systems, else fsspec's, for URLs) and the thread pool that reads and
-parses a batch's files concurrently.
+Shared by the file readers: their base class (binding to a split, length, index checks),
+the missing-files check at ``initialize``, reading one file whole (pyarrow's file systems,
+else fsspec's, for URLs) and the thread pool that reads and parses a batch's files
+concurrently.
 
 >>> local_path("file:///data/a%20b.csv"), local_path("s3://bucket/a.csv"), local_path("x.csv")
 ('/data/a b.csv', None, 'x.csv')
@@ -14,12 +15,14 @@ import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pyarrow as pa
 
 from seqdata.errors import MissingFilesError, SeqDataError, SplitError
+from seqdata.readers.base import SequenceRecordReader
 
 _MAX_LISTED = 5
 T = TypeVar("T")
@@ -64,6 +67,52 @@ def checked_locations(split: object) -> list[str]:
         raise MissingFilesError(f"{len(problems)} of {len(locations)} files are missing or not "
                                 f"regular files: {listed}{more}")
     return locations
+
+
+class FileSequenceRecordReader(SequenceRecordReader):
+    """A reader of one sequence per file: binds to a split, checks indices; subclasses parse.
+
+    Subclasses implement :meth:`load_sequences`, taking each index's ``(location, local
+    path)`` from :meth:`_files`.
+    """
+
+    def __init__(self) -> None:
+        self._locations: list[str] | None = None
+        self._local_paths: list[str | None] = []
+
+    def initialize(self, split: object = None) -> None:
+        """Bind to ``split`` (an :class:`~seqdata.splits.InputSplit`) and check local files.
+
+        Every local file must exist and be a regular file; otherwise one
+        :class:`~seqdata.errors.MissingFilesError` says how many are not and lists the first
+        few. URLs (``s3://``...) are checked when first read.
+        """
+        self._locations = checked_locations(split)
+        self._local_paths = [local_path(location) for location in self._locations]
+        self.reset()
+
+    def __len__(self) -> int:
+        return len(self._require_locations())
+
+    def locations(self) -> list[str]:
+        """The files this reader reads, in index order."""
+        return list(self._require_locations())
+
+    def _require_locations(self) -> list[str]:
+        if self._locations is None:
+            raise SeqDataError("this reader is not initialised: call initialize(split) first")
+        return self._locations
+
+    def _files(self, indices: Sequence[int]) -> list[tuple[str, str | None]]:
+        """``(location, local path)`` of each index, in order, after checking it is in range."""
+        locations = self._require_locations()
+        n = len(locations)
+        for i in indices:
+            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) \
+                    or not -n <= i < n:
+                raise SeqDataError(
+                    f"sequence index {i!r} out of range: the reader holds {n} sequences")
+        return [(locations[i], self._local_paths[i]) for i in indices]
 
 
 def read_bytes(location: str, path: str | None) -> bytes:

@@ -33,14 +33,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from seqdata.errors import ParseError, SeqDataError
-from seqdata.readers._files import (
-    checked_locations,
-    local_path,
-    parallel_map,
-    read_bytes,
-    workers,
-)
-from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
+from seqdata.readers._files import FileSequenceRecordReader, parallel_map, read_bytes, workers
+from seqdata.readers.base import RaggedBatch, SequenceRecord
 
 __all__ = ["CSVSequenceRecordReader"]
 
@@ -107,7 +101,7 @@ def _make_dialect(delimiter: str) -> _Dialect:
     return _Dialect(delimiter, pattern, _ASCII_WHITESPACE)
 
 
-class CSVSequenceRecordReader(SequenceRecordReader):
+class CSVSequenceRecordReader(FileSequenceRecordReader):
     """Reads one sequence per delimited text file: ``values`` is ``[T, C]`` float64.
 
     Parameters
@@ -134,38 +128,21 @@ class CSVSequenceRecordReader(SequenceRecordReader):
         self.skip_num_lines = skip_num_lines
         self.delimiter = delimiter
         self._dialect = _make_dialect(delimiter)
-        self._locations: list[str] | None = None
-        self._local_paths: list[str | None] = []
-
-    def initialize(self, split: object = None) -> None:
-        """Bind to ``split`` (an :class:`~seqdata.splits.InputSplit`) and check local files.
-
-        Every local file must exist and be a regular file; otherwise one
-        :class:`~seqdata.errors.MissingFilesError` says how many are not and lists the first
-        few. URLs (``s3://``...) are checked when first read.
-        """
-        self._locations = checked_locations(split)
-        self._local_paths = [local_path(location) for location in self._locations]
-        self.reset()
-
-    def __len__(self) -> int:
-        return len(self._require_locations())
-
-    def locations(self) -> list[str]:
-        """The files this reader reads, in index order."""
-        return list(self._require_locations())
+        super().__init__()
 
     def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
-        sources = self._sources(indices)
-        blocks, lengths = self._load(indices)
+        files = self._nonempty_files(indices)
+        sources = [location for location, _ in files]
+        blocks, lengths = self._load(files)
         arrays = [a for block, n in zip(blocks, lengths) for a in _split_rows(block, n)]
         first_line = self.skip_num_lines + 1
         return [SequenceRecord(values, source, first_line)
                 for values, source in zip(arrays, sources)]
 
     def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
-        sources = self._sources(indices)
-        blocks, lengths = self._load(indices)
+        files = self._nonempty_files(indices)
+        sources = [location for location, _ in files]
+        blocks, lengths = self._load(files)
         width = blocks[0].shape[1]
         if any(block.shape[1] != width for block in blocks):
             arrays = [a for block, n in zip(blocks, lengths) for a in _split_rows(block, n)]
@@ -183,28 +160,15 @@ class CSVSequenceRecordReader(SequenceRecordReader):
                            first_lines=np.full(len(sources), self.skip_num_lines + 1,
                                                dtype=np.int64))
 
-    def _require_locations(self) -> list[str]:
-        if self._locations is None:
-            raise SeqDataError("this reader is not initialised: call initialize(split) first")
-        return self._locations
-
-    def _sources(self, indices: Sequence[int]) -> list[str]:
-        locations = self._require_locations()
-        n = len(locations)
-        sources = []
-        for i in indices:
-            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) \
-                    or not -n <= i < n:
-                raise SeqDataError(f"sequence index {i!r} out of range: the reader holds {n} "
-                                   "sequences")
-            sources.append(locations[i])
-        if not sources:
+    def _nonempty_files(self, indices: Sequence[int]) -> list[tuple[str, str | None]]:
+        files = self._files(indices)
+        if not files:
             raise SeqDataError("cannot load zero sequences: indices is empty")
-        return sources
+        return files
 
-    def _load(self, indices: Sequence[int]) -> tuple[list[np.ndarray], list[list[int]]]:
+    def _load(self, files: list[tuple[str, str | None]]
+              ) -> tuple[list[np.ndarray], list[list[int]]]:
         """Blocks of rows, each holding consecutive sequences, and the lengths in each block."""
-        files = [(self._locations[i], self._local_paths[i]) for i in indices]
         parts = _partition(files)
         results = parallel_map(_load_part, parts, [self.skip_num_lines] * len(parts),
                                [self._dialect] * len(parts))

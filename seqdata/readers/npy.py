@@ -19,14 +19,14 @@ from typing import Sequence
 
 import numpy as np
 
-from seqdata.errors import ParseError, SeqDataError
-from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
-from seqdata.readers._files import checked_locations, local_path, parallel_map, read_bytes
+from seqdata.errors import ParseError
+from seqdata.readers._files import FileSequenceRecordReader, parallel_map, read_bytes
+from seqdata.readers.base import SequenceRecord
 
 __all__ = ["NpySequenceRecordReader"]
 
 
-class NpySequenceRecordReader(SequenceRecordReader):
+class NpySequenceRecordReader(FileSequenceRecordReader):
     """Reads one sequence per ``.npy`` file; ``values`` is the stored ``[T, ...]`` array.
 
     ``float64`` arrays stay ``float64``; every other real numeric dtype (``uint8`` frames,
@@ -37,52 +37,10 @@ class NpySequenceRecordReader(SequenceRecordReader):
     :meth:`initialize`, URLs at first read.
     """
 
-    def __init__(self) -> None:
-        self._locations: list[str] | None = None
-        self._local_paths: list[str | None] = []
-
-    def initialize(self, split: object = None) -> None:
-        """Bind to ``split`` (an :class:`~seqdata.splits.InputSplit`) and check local files."""
-        self._locations = checked_locations(split)
-        self._local_paths = [local_path(location) for location in self._locations]
-        self.reset()
-
-    def __len__(self) -> int:
-        return len(self._require_locations())
-
-    def locations(self) -> list[str]:
-        """The files this reader reads, in index order."""
-        return list(self._require_locations())
-
     def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
-        locations = self._require_locations()
-        n = len(locations)
-        for i in indices:
-            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) \
-                    or not -n <= i < n:
-                raise SeqDataError(
-                    f"sequence index {i!r} out of range: the reader holds {n} sequences")
-        files = [(locations[i], self._local_paths[i]) for i in indices]
+        files = self._files(indices)
         loaded = parallel_map(_load_file, files)
         return [SequenceRecord(values, location) for values, (location, _) in zip(loaded, files)]
-
-    def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
-        records = self.load_sequences(indices)
-        if not records:
-            raise SeqDataError("cannot load zero sequences: indices is empty")
-        step_shape = records[0].values.shape[1:]
-        for record in records[1:]:
-            if record.values.shape[1:] != step_shape:
-                raise ParseError(
-                    f"expected steps of shape {step_shape} (as in {records[0].source}), found "
-                    f"{record.values.shape[1:]}; all sequences of a batch must share it",
-                    record.source)
-        return RaggedBatch.from_records(records)
-
-    def _require_locations(self) -> list[str]:
-        if self._locations is None:
-            raise SeqDataError("this reader is not initialised: call initialize(split) first")
-        return self._locations
 
 
 def _load_file(file: tuple[str, str | None]) -> np.ndarray:
