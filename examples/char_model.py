@@ -16,13 +16,14 @@ Run ``python examples/char_model.py`` (full length) or with ``--quick``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from examples._common import argument_parser, epoch_count, initialized_network  # noqa: E402
 
 CORPUS = ROOT / "fixtures" / "text" / "devils_dictionary.txt"
 TBPTT = 50
@@ -32,7 +33,6 @@ def build_network(vocabulary_size: int, hidden: int, seed: int, learning_rate: f
     from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
     from seqnet.conf.multilayer import MultiLayerConfiguration
     from seqnet.conf.updaters import Adam
-    from seqnet.network import MultiLayerNetwork
 
     conf = MultiLayerConfiguration(
         layers=[GravesLSTM(n_in=vocabulary_size, n_out=hidden, activation="tanh"),
@@ -42,22 +42,17 @@ def build_network(vocabulary_size: int, hidden: int, seed: int, learning_rate: f
         updater=Adam(learning_rate), l2=1e-5, seed=seed,
         gradient_normalization="CLIP_ELEMENT_WISE_ABSOLUTE_VALUE",
         gradient_normalization_threshold=1.0)
-    net = MultiLayerNetwork(conf)
-    net.init()
-    return net
+    return initialized_network(conf)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small, fast run (for tests)")
+    parser = argument_parser(__doc__)
     parser.add_argument("--text", default=str(CORPUS), help="any UTF-8 text file")
-    parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--prime", default=None,
                         help='text to continue (default "The ", or the most frequent '
                              'character when the corpus lacks one of those)')
     parser.add_argument("--sample-length", type=int, default=300)
     parser.add_argument("--save", default=None, help="write the model (and vocabulary) here")
-    parser.add_argument("--seed", type=int, default=123)
     args = parser.parse_args(argv)
 
     from seqnet.workflow.model_io import save_model
@@ -72,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     if prime is None:
         prime = "The " if all(c in vocabulary for c in "The ") else \
             max(vocabulary.chars, key=text.count)
-    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 10)
+    epochs = epoch_count(args, quick=1, full=10)
     hidden = 48 if args.quick else 128
     length = 200
     batches = CharacterIterator(text, vocabulary, sequence_length=length,

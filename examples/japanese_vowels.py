@@ -12,13 +12,14 @@ Run ``python examples/japanese_vowels.py`` (full length) or with ``--quick``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from examples._common import argument_parser, epoch_count, initialized_network  # noqa: E402
 
 DATA = ROOT / "fixtures" / "japanese_vowels"
 SIZES = {"train": 270, "test": 370}
@@ -45,27 +46,21 @@ def build_network(hidden: int, seed: int):
     from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
     from seqnet.conf.multilayer import MultiLayerConfiguration
     from seqnet.conf.updaters import Adam
-    from seqnet.network import MultiLayerNetwork
 
     conf = MultiLayerConfiguration(
         layers=[GravesLSTM(n_in=12, n_out=hidden, activation="tanh"),
                 RnnOutputLayer(n_out=9, activation="softmax", loss="MCXENT")],
         updater=Adam(5e-3), l2=1e-4, seed=seed)
-    net = MultiLayerNetwork(conf)
-    net.init()
-    return net
+    return initialized_network(conf)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small, fast run (for tests)")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=123)
+    parser = argument_parser(__doc__)
     args = parser.parse_args(argv)
 
     from seqdata.normalizers import NormalizerStandardize
 
-    epochs = args.epochs if args.epochs is not None else (3 if args.quick else 30)
+    epochs = epoch_count(args, quick=3, full=30)
     train = iterator("train", 32, shuffle=True, seed=args.seed)
     test = iterator("test", 64)
     normalizer = NormalizerStandardize()

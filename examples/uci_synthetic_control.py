@@ -21,7 +21,6 @@ Run ``python examples/uci_synthetic_control.py`` (full length) or with ``--quick
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from examples._common import argument_parser, epoch_count, initialized_network  # noqa: E402
 
 CLASS_NAMES = ("normal", "cyclic", "increasing", "decreasing", "upward shift", "downward shift")
 LENGTH = 60
@@ -122,7 +123,6 @@ def build_network(hidden: int, learning_rate: float, seed: int):
     from seqnet.conf.multilayer import MultiLayerConfiguration
     from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
     from seqnet.conf.updaters import Adam
-    from seqnet.network import MultiLayerNetwork
 
     conf = MultiLayerConfiguration(
         layers=[GravesLSTM(n_in=1, n_out=hidden, activation="tanh"),
@@ -130,9 +130,7 @@ def build_network(hidden: int, learning_rate: float, seed: int):
         updater=Adam(learning_rate), seed=seed,
         gradient_normalization="CLIP_ELEMENT_WISE_ABSOLUTE_VALUE",
         gradient_normalization_threshold=0.5)
-    net = MultiLayerNetwork(conf)
-    net.init()
-    return net
+    return initialized_network(conf)
 
 
 def mean_score(net, iterator) -> float:
@@ -146,15 +144,12 @@ def mean_score(net, iterator) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small, fast run (for tests)")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser = argument_parser(__doc__)
     parser.add_argument("--data-dir", default=None, help="where to write the CSVs (default: temp)")
-    parser.add_argument("--seed", type=int, default=123)
     args = parser.parse_args(argv)
 
     n_per_class = 30 if args.quick else 100
-    epochs = args.epochs if args.epochs is not None else (4 if args.quick else 40)
+    epochs = epoch_count(args, quick=4, full=40)
     hidden = 16 if args.quick else 32
 
     with tempfile.TemporaryDirectory() as tmp:

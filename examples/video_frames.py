@@ -15,7 +15,6 @@ Run ``python examples/video_frames.py`` (full length) or with ``--quick``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from examples._common import argument_parser, epoch_count, initialized_network  # noqa: E402
 
 SHAPES = ("circle", "square", "arc", "line")
 
@@ -116,7 +117,6 @@ def build_network(size: int, seed: int, tbptt: int, width: int = 32):
                                     SubsamplingLayer)
     from seqnet.conf.preprocessors import RnnToCnnPreProcessor
     from seqnet.conf.updaters import Adam
-    from seqnet.network import MultiLayerNetwork
 
     conf = MultiLayerConfiguration(
         layers=[ConvolutionLayer(n_in=1, n_out=width // 2, kernel_size=(3, 3), stride=(1, 1),
@@ -131,22 +131,17 @@ def build_network(size: int, seed: int, tbptt: int, width: int = 32):
         tbptt_backward_length=tbptt, updater=Adam(2e-3), seed=seed,
         gradient_normalization="CLIP_ELEMENT_WISE_ABSOLUTE_VALUE",
         gradient_normalization_threshold=1.0)
-    net = MultiLayerNetwork(conf)
-    net.init()
-    return net
+    return initialized_network(conf)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small, fast run (for tests)")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser = argument_parser(__doc__)
     parser.add_argument("--data-dir", default=None, help="where to write the videos")
-    parser.add_argument("--seed", type=int, default=123)
     args = parser.parse_args(argv)
 
     n_train, n_test = (48, 24) if args.quick else (400, 100)
     frames, size = (12, 16) if args.quick else (20, 16)
-    epochs = args.epochs if args.epochs is not None else (3 if args.quick else 30)
+    epochs = epoch_count(args, quick=3, full=30)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data_dir or tmp

@@ -21,7 +21,6 @@ forecasts against the truth is written to ``--out`` (default ``weather_forecast.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from examples._common import argument_parser, epoch_count, initialized_network  # noqa: E402
 
 DATA = ROOT / "fixtures" / "seattle_temps" / "seattle-temps.csv"
 
@@ -67,16 +68,13 @@ def build_network(hidden: int, seed: int, tbptt: int):
     from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
     from seqnet.conf.multilayer import MultiLayerConfiguration
     from seqnet.conf.updaters import Adam
-    from seqnet.network import MultiLayerNetwork
 
     conf = MultiLayerConfiguration(
         layers=[GravesLSTM(n_in=3, n_out=hidden, activation="tanh"),
                 RnnOutputLayer(n_out=1, activation="identity", loss="MSE")],
         backprop_type="TRUNCATED_BPTT", tbptt_forward_length=tbptt,
         tbptt_backward_length=tbptt, updater=Adam(5e-3), seed=seed)
-    net = MultiLayerNetwork(conf)
-    net.init()
-    return net
+    return initialized_network(conf)
 
 
 def forecast_stepwise(net, x: np.ndarray, history: int) -> tuple[np.ndarray, float]:
@@ -94,11 +92,8 @@ def forecast_stepwise(net, x: np.ndarray, history: int) -> tuple[np.ndarray, flo
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small, fast run (for tests)")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser = argument_parser(__doc__)
     parser.add_argument("--out", default="weather_forecast.png", help="PNG of the forecast")
-    parser.add_argument("--seed", type=int, default=123)
     args = parser.parse_args(argv)
 
     from seqnet.workflow.plots import plot_forecast
@@ -112,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     change = np.diff(temps)
     change_std = change[:history - 1].std()
     y = (change / change_std).astype(np.float32)    # label at t: change from t to t + 1
-    epochs = args.epochs if args.epochs is not None else (3 if args.quick else 30)
+    epochs = epoch_count(args, quick=3, full=30)
     windows = training_windows(x[:, :history - 1], y[:history - 1], length=168, stride=24)
     net = build_network(16 if args.quick else 48, args.seed, tbptt=56)
 
