@@ -18,11 +18,9 @@ All three read the same rows (checked equal) from a warm page cache; each time i
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 import pandas as pd
@@ -31,21 +29,10 @@ import pyarrow.csv as pa_csv
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.corpus import make_corpus  # noqa: E402
+from benchmarks._timing import best_time  # noqa: E402
+from benchmarks.corpus import corpus_of, corpus_parser  # noqa: E402
 from seqdata.readers.csv import CSVSequenceRecordReader  # noqa: E402
 from seqdata.splits import NumberedFileInputSplit  # noqa: E402
-
-
-def best_time(function, repeats: int) -> tuple[float, float, object]:
-    """Best wall-clock and best process CPU seconds over ``repeats`` runs, and the result."""
-    wall = cpu = float("inf")
-    result = None
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = function()
-        wall = min(wall, time.perf_counter() - start)
-        cpu = min(cpu, time.process_time() - start_cpu)
-    return wall, cpu, result
 
 
 def batches(n: int, size: int) -> list[list[int]]:
@@ -71,19 +58,10 @@ def read_one_file(path: str, n_cols: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=4000)
-    parser.add_argument("--min-rows", type=int, default=50)
-    parser.add_argument("--max-rows", type=int, default=150)
-    parser.add_argument("--cols", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = corpus_parser(__doc__).parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="seqdl-bench-") as root:
-        pattern = make_corpus(os.path.join(root, "corpus"), args.files, args.min_rows,
-                              args.max_rows, args.cols, args.seed)
+        pattern = corpus_of(args, os.path.join(root, "corpus"))
         paths = [pattern % i for i in range(args.files)]
         big = os.path.join(root, "all.csv")
         with open(big, "wb") as out:

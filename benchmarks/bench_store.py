@@ -24,33 +24,22 @@ padded and masked, files in order) unless said otherwise; each time is the best 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
-import time
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.corpus import make_corpus  # noqa: E402
+from benchmarks._timing import best_time  # noqa: E402
+from benchmarks.corpus import corpus_of, corpus_parser  # noqa: E402
 from seqdata.iterator import SequenceRecordReaderDataSetIterator  # noqa: E402
 from seqdata.readers.csv import CSVSequenceRecordReader  # noqa: E402
 from seqdata.splits import NumberedFileInputSplit  # noqa: E402
 from seqdata.store.convert import convert  # noqa: E402
 from seqdata.store.reader import SequenceStore  # noqa: E402
-
-
-def best_time(function: Callable[[], object], repeats: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def epoch(reader, batch: int, **options) -> list:
@@ -95,58 +84,50 @@ def same_batches(a: list, b: list) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=4000)
-    parser.add_argument("--min-rows", type=int, default=50)
-    parser.add_argument("--max-rows", type=int, default=150)
-    parser.add_argument("--cols", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = corpus_parser(__doc__)
     parser.add_argument("--workers", type=int, default=None, help="convert's processes")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     n, b = args.files, args.batch
 
     with tempfile.TemporaryDirectory(prefix="seqdl-bench-") as root:
-        pattern = make_corpus(os.path.join(root, "corpus"), n, args.min_rows, args.max_rows,
-                              args.cols, args.seed)
+        pattern = corpus_of(args, os.path.join(root, "corpus"))
         paths = [pattern % i for i in range(n)]
         csv = CSVSequenceRecordReader()
         csv.initialize(NumberedFileInputSplit(pattern, 0, n - 1))
 
-        t_csv, csv_batches = best_time(lambda: epoch(csv, b), args.repeats)
-        t_pandas, pandas_batches = best_time(lambda: pandas_epoch(paths, b), args.repeats)
+        t_csv, _, csv_batches = best_time(lambda: epoch(csv, b), args.repeats)
+        t_pandas, _, pandas_batches = best_time(lambda: pandas_epoch(paths, b), args.repeats)
         assert all(np.array_equal(ds.features, f) and np.array_equal(
             ds.features_mask if ds.features_mask is not None else np.ones_like(m), m)
             for ds, (f, m) in zip(csv_batches, pandas_batches)), "pandas loader disagrees"
 
-        t_convert, _ = best_time(lambda: convert(NumberedFileInputSplit(pattern, 0, n - 1),
-                                                 os.path.join(root, "store"), overwrite=True,
-                                                 workers=args.workers, progress=False), 1)
-        t_cold, _ = best_time(lambda: epoch(SequenceStore(os.path.join(root, "store"))
-                                            .reader("features"), b), 1)
+        t_convert, _, _ = best_time(lambda: convert(NumberedFileInputSplit(pattern, 0, n - 1),
+                                                    os.path.join(root, "store"), overwrite=True,
+                                                    workers=args.workers, progress=False), 1)
+        t_cold, _, _ = best_time(lambda: epoch(SequenceStore(os.path.join(root, "store"))
+                                               .reader("features"), b), 1)
         store = SequenceStore(os.path.join(root, "store")).reader("features")
-        t_store, store_batches = best_time(lambda: epoch(store, b), args.repeats)
+        t_store, _, store_batches = best_time(lambda: epoch(store, b), args.repeats)
         assert same_batches(csv_batches, store_batches), "store batches differ from CSV batches"
 
-        t_shuffled, shuffled = best_time(lambda: epoch(store, b, shuffle=True, seed=1),
-                                         args.repeats)
+        t_shuffled, _, shuffled = best_time(lambda: epoch(store, b, shuffle=True, seed=1),
+                                            args.repeats)
         plan = [np.arange(i, min(i + b, n)) for i in range(0, n, b)]
         rng = np.random.default_rng(1)
         gather_plan = np.array_split(rng.permutation(n), -(-n // b))
-        t_gather, gathered = best_time(lambda: [store.load_ragged(ix).values
-                                                for ix in gather_plan], args.repeats)
+        t_gather, _, gathered = best_time(lambda: [store.load_ragged(ix).values
+                                                   for ix in gather_plan], args.repeats)
         padded_bytes = sum(ds.features.nbytes + ds.features_mask.nbytes for ds in shuffled)
         gathered_bytes = sum(v.nbytes for v in gathered)
         src = np.ones(padded_bytes // 4, np.float32)
         dst = np.empty_like(src)
-        t_copy, _ = best_time(lambda: np.copyto(dst, src), max(args.repeats, 5))
+        t_copy, _, _ = best_time(lambda: np.copyto(dst, src), max(args.repeats, 5))
 
         import torch
 
         tensors = [torch.from_numpy(np.array(r.values)) for r in
                    store.load_sequences(range(n))]
-        t_torch, torch_batches = best_time(lambda: torch_pad_epoch(tensors, plan), args.repeats)
+        t_torch, _, torch_batches = best_time(lambda: torch_pad_epoch(tensors, plan), args.repeats)
         assert all(np.array_equal(ds.features, f.numpy()) for ds, (f, _) in
                    zip(store_batches, torch_batches)), "pad_sequence disagrees"
 

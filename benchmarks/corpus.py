@@ -1,4 +1,5 @@
-"""Synthetic sequence corpora for the benchmarks: one CSV file per sequence.
+"""Synthetic sequence corpora for the benchmarks: one CSV file per sequence, and the options
+that size them.
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
@@ -9,9 +10,33 @@ True 5
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import numpy as np
+
+
+def corpus_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of a benchmark over a :func:`make_corpus` corpus read in minibatches.
+
+    >>> args = corpus_parser("Demo.").parse_args(["--files", "10"])
+    >>> args.files, args.min_rows, args.max_rows, args.cols, args.batch, args.repeats, args.seed
+    (10, 50, 150, 10, 32, 3, 0)
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--files", type=int, default=4000)
+    parser.add_argument("--min-rows", type=int, default=50)
+    parser.add_argument("--max-rows", type=int, default=150)
+    parser.add_argument("--cols", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def corpus_of(args: argparse.Namespace, dir: str | os.PathLike) -> str:
+    """:func:`make_corpus` sized by :func:`corpus_parser`'s options; the ``%d`` pattern."""
+    return make_corpus(dir, args.files, args.min_rows, args.max_rows, args.cols, args.seed)
 
 
 def make_corpus(dir: str | os.PathLike, n_files: int, min_rows: int, max_rows: int,
