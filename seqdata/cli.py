@@ -56,11 +56,27 @@ _skip = click.option("--skip-lines", type=click.IntRange(min=0), default=0, show
                      help="Header lines to skip at the top of every file.")
 
 
+def _corpus_options(command: Any) -> Any:
+    """FEATURES, --labels, --range and --skip-lines, in that order: a command that reads a corpus.
+
+    Read them with :func:`_corpus_paths`.
+    """
+    labels = click.option("--labels",
+                          help="Label files (pattern or directory), one per feature file.")
+    for decorator in reversed((click.argument("features"), labels, _range, _skip)):
+        command = decorator(command)
+    return command
+
+
+def _corpus_paths(features: str, labels: str | None, range_: tuple[int, int] | None
+                  ) -> tuple[list[str], list[str] | None]:
+    """The feature files and the label files (``None`` without --labels) of a corpus."""
+    return (_split(features, range_, "FEATURES"),
+            None if labels is None else _split(labels, range_, "LABELS"))
+
+
 @main.command(context_settings=_CONTEXT)
-@click.argument("features")
-@click.option("--labels", help="Label files (pattern or directory), one per feature file.")
-@_range
-@_skip
+@_corpus_options
 @click.option("--label-skip-lines", type=click.IntRange(min=0), default=None,
               help="Header lines of label files.  [default: --skip-lines]")
 @click.option("--delimiter", default=",", show_default=True,
@@ -77,8 +93,7 @@ def convert(features: str, labels: str | None, range_: tuple[int, int] | None, s
     """Convert a corpus into a packed Parquet store at --out."""
     from seqdata.store.convert import convert as run
 
-    feature_paths = _split(features, range_, "FEATURES")
-    label_paths = None if labels is None else _split(labels, range_, "LABELS")
+    feature_paths, label_paths = _corpus_paths(features, labels, range_)
     store = run(feature_paths, out, label_paths, skip_lines=skip_lines,
                 label_skip_lines=label_skip_lines, delimiter=delimiter, overwrite=overwrite,
                 workers=workers, on_error=on_error)
@@ -167,10 +182,7 @@ def info(path_or_pattern: str, range_: tuple[int, int] | None, skip_lines: int,
 
 
 @main.command(context_settings=_CONTEXT)
-@click.argument("features")
-@click.option("--labels", help="Label files (pattern or directory), one per feature file.")
-@_range
-@_skip
+@_corpus_options
 @click.option("--num-classes", type=click.IntRange(min=1), default=None,
               help="Check that labels are class indices in [0, K).")
 def validate(features: str, labels: str | None, range_: tuple[int, int] | None,
@@ -178,8 +190,7 @@ def validate(features: str, labels: str | None, range_: tuple[int, int] | None,
     """Check every file and report every problem as FILE:LINE:COLUMN: WHAT (exit 1 if any)."""
     from seqdata.store.validate import validate_corpus
 
-    feature_paths = _split(features, range_, "FEATURES")
-    label_paths = None if labels is None else _split(labels, range_, "LABELS")
+    feature_paths, label_paths = _corpus_paths(features, labels, range_)
     report = validate_corpus(feature_paths, label_paths, skip_lines=skip_lines,
                              num_classes=num_classes)
     for problem in report.problems:
