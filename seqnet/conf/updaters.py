@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
+from typing import ClassVar
 
 import torch
 
@@ -42,34 +44,35 @@ class Sgd(Updater):
         return torch.optim.SGD(list(params), lr=self.learning_rate)
 
 
+@dataclasses.dataclass(kw_only=True)
+class _AdamFamily(Updater):
+    """Adam's hyper-parameters, shared by its variants; ``_optimizer`` is the torch class."""
+
+    _optimizer: ClassVar[type[torch.optim.Optimizer]]
+    learning_rate: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return self._optimizer(list(params), lr=self.learning_rate,
+                               betas=(self.beta1, self.beta2), eps=self.epsilon)
+
+
 @positional("learning_rate")
 @config
-class Adam(Updater):
+class Adam(_AdamFamily):
     """Adam (torch.optim.Adam)."""
 
-    learning_rate: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-
-    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        return torch.optim.Adam(list(params), lr=self.learning_rate,
-                                betas=(self.beta1, self.beta2), eps=self.epsilon)
+    _optimizer = torch.optim.Adam
 
 
 @positional("learning_rate")
 @config
-class Nadam(Updater):
+class Nadam(_AdamFamily):
     """Nesterov-accelerated Adam (torch.optim.NAdam with its default momentum decay)."""
 
-    learning_rate: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-
-    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        return torch.optim.NAdam(list(params), lr=self.learning_rate,
-                                 betas=(self.beta1, self.beta2), eps=self.epsilon)
+    _optimizer = torch.optim.NAdam
 
 
 @positional("learning_rate")
