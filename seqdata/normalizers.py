@@ -52,6 +52,16 @@ class _Stats:
         return cls(len(rows), mean, ((rows - mean) ** 2).sum(axis=0),
                    rows.min(axis=0), rows.max(axis=0))
 
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation per channel."""
+        return np.sqrt(self.m2 / self.count)
+
+    @property
+    def span(self) -> np.ndarray:
+        """``max - min`` per channel, 1 where the channel is constant (so dividing keeps it)."""
+        return np.where(self.max > self.min, self.max - self.min, 1.0)
+
     def merge(self, other: "_Stats") -> "_Stats":
         """Chan, Golub & LeVeque's pairwise update: exact and numerically stable."""
         if other.count == 0:
@@ -266,8 +276,7 @@ class NormalizerStandardize(_Normalizer):
 
     @property
     def std(self) -> np.ndarray:
-        s = self._stats(False)
-        return np.sqrt(s.m2 / s.count)
+        return self._stats(False).std
 
     @property
     def label_mean(self) -> np.ndarray:
@@ -275,13 +284,11 @@ class NormalizerStandardize(_Normalizer):
 
     @property
     def label_std(self) -> np.ndarray:
-        s = self._stats(True)
-        return np.sqrt(s.m2 / s.count)
+        return self._stats(True).std
 
     @staticmethod
     def _scale(stats: _Stats) -> np.ndarray:
-        std = np.sqrt(stats.m2 / stats.count)
-        return np.where(stats.max > stats.min, std, 1.0)
+        return np.where(stats.max > stats.min, stats.std, 1.0)
 
     def _forward(self, x: np.ndarray, stats: _Stats) -> np.ndarray:
         shape = _channel_shape(x)
@@ -319,15 +326,13 @@ class NormalizerMinMaxScaler(_Normalizer):
 
     def _forward(self, x: np.ndarray, stats: _Stats) -> np.ndarray:
         shape = _channel_shape(x)
-        span = np.where(stats.max > stats.min, stats.max - stats.min, 1.0)
-        unit = (x - stats.min.reshape(shape)) / span.reshape(shape)
+        unit = (x - stats.min.reshape(shape)) / stats.span.reshape(shape)
         return unit * (self.max_range - self.min_range) + self.min_range
 
     def _backward(self, x: np.ndarray, stats: _Stats) -> np.ndarray:
         shape = _channel_shape(x)
-        span = np.where(stats.max > stats.min, stats.max - stats.min, 1.0)
         unit = (x - self.min_range) / (self.max_range - self.min_range)
-        return unit * span.reshape(shape) + stats.min.reshape(shape)
+        return unit * stats.span.reshape(shape) + stats.min.reshape(shape)
 
 
 def _channel_shape(x: np.ndarray) -> tuple[int, ...]:
