@@ -131,18 +131,14 @@ class CSVSequenceRecordReader(FileSequenceRecordReader):
         super().__init__()
 
     def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
-        files = self._nonempty_files(indices)
-        sources = [location for location, _ in files]
-        blocks, lengths = self._load(files)
+        sources, blocks, lengths = self._load(indices)
         arrays = [a for block, n in zip(blocks, lengths) for a in _split_rows(block, n)]
         first_line = self.skip_num_lines + 1
         return [SequenceRecord(values, source, first_line)
                 for values, source in zip(arrays, sources)]
 
     def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
-        files = self._nonempty_files(indices)
-        sources = [location for location, _ in files]
-        blocks, lengths = self._load(files)
+        sources, blocks, lengths = self._load(indices)
         width = blocks[0].shape[1]
         if any(block.shape[1] != width for block in blocks):
             arrays = [a for block, n in zip(blocks, lengths) for a in _split_rows(block, n)]
@@ -160,19 +156,18 @@ class CSVSequenceRecordReader(FileSequenceRecordReader):
                            first_lines=np.full(len(sources), self.skip_num_lines + 1,
                                                dtype=np.int64))
 
-    def _nonempty_files(self, indices: Sequence[int]) -> list[tuple[str, str | None]]:
+    def _load(self, indices: Sequence[int]
+              ) -> tuple[list[str], list[np.ndarray], list[list[int]]]:
+        """The files' locations, blocks of rows each holding consecutive sequences, and the
+        sequence lengths in each block."""
         files = self._files(indices)
         if not files:
             raise SeqDataError("cannot load zero sequences: indices is empty")
-        return files
-
-    def _load(self, files: list[tuple[str, str | None]]
-              ) -> tuple[list[np.ndarray], list[list[int]]]:
-        """Blocks of rows, each holding consecutive sequences, and the lengths in each block."""
         parts = _partition(files)
         results = parallel_map(_load_part, parts, [self.skip_num_lines] * len(parts),
                                [self._dialect] * len(parts))
-        return ([block for part in results for block in part[0]],
+        return ([location for location, _ in files],
+                [block for part in results for block in part[0]],
                 [n for part in results for n in part[1]])
 
 
