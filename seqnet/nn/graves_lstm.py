@@ -40,10 +40,19 @@ def _step_matmul(weight: torch.Tensor, rows: int,
     # skip it; float64, other devices, or a torch without the op use mm.
     """
     if steps >= _PACK_MIN_STEPS and _onednn(weight):
-        packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), rows)
-        return lambda x: _PACKED_LINEAR(x, packed_weight, None, "none", [], "")
+        packed_weight = _pack(weight, rows)
+        return lambda x: _packed_product(x, packed_weight)
     dense = weight.contiguous()
     return lambda x: torch.mm(x, dense)
+
+
+def _pack(weight: torch.Tensor, rows: int) -> torch.Tensor:
+    """``weight [K, M]`` reordered for oneDNN products with ``rows``-row left operands."""
+    return torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), rows)
+
+
+def _packed_product(x: torch.Tensor, packed_weight: torch.Tensor) -> torch.Tensor:
+    return _PACKED_LINEAR(x, packed_weight, None, "none", [], "")
 
 
 _PACKED_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
@@ -334,14 +343,15 @@ def graves_lstm_loop(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h: 
     return torch.stack(outputs), h, c
 
 
-def graves_cell_step(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h: torch.Tensor,
+def graves_cell_step(z: torch.Tensor, peep: torch.Tensor,
                      c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One tanh / sigmoid step from ``zx = x W + b`` ``[N, 4H]`` (DL4J order): the new h, c.
+    """One tanh / sigmoid step from ``z = x W + h_{t-1} RW + b`` ``[N, 4H]`` (DL4J order) and
+    ``c = c_{t-1}``: the new h and c.
 
     The SPEC equations as a handful of tensor ops, for time-stepping one step at a time
     (tanh as in NOTE [ tanh on CPU ]); works under autograd too.
     """
-    a, f, o, i = torch.addmm(zx, h, rw).chunk(4, dim=1)
+    a, f, o, i = z.chunk(4, dim=1)
     a = _tanh(a)
     f = torch.addcmul(f, c, peep[0]).sigmoid_()
     i = torch.addcmul(i, c, peep[2]).sigmoid_()
@@ -382,6 +392,23 @@ class GravesLSTMModule(nn.Module):
         # False runs padded batches through the masked loop, computing every padded step
         # (same numbers; the baseline the padded-epoch benchmark measures packing against).
         self.skip_padding = True
+        self._packed_rw: tuple[tuple[int, int, int], torch.Tensor] | None = None
+
+    def _time_step_rw(self, rows: int) -> torch.Tensor | None:
+        """RW packed for oneDNN and kept from one time step to the next, where no gradient
+        is recorded; packed again whenever RW changes (its version counter) or moves.
+
+        # NOTE [ Packed weights across time steps ]
+        # Time-stepping (sampling, streaming prediction) calls one step at a time with the
+        # same weights, so the oneDNN reorder of NOTE [ Packed weights for the recurrent
+        # product ] is paid once, not per call.
+        """
+        if torch.is_grad_enabled() or not _onednn(self.RW):
+            return None
+        key = (self.RW.data_ptr(), self.RW._version, rows)
+        if self._packed_rw is None or self._packed_rw[0] != key:
+            self._packed_rw = (key, _pack(self.RW.detach(), rows))
+        return self._packed_rw[1]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -399,8 +426,13 @@ class GravesLSTMModule(nn.Module):
             return hs.permute(1, 2, 0), (h, c)
         if steps == 1:
             # One step (rnn_time_step): no loop set-up, no weight reordering.
-            h, c = graves_cell_step(torch.addmm(self.b, xt[0], self.W), self.RW, self.peep,
-                                    h0, c0)
+            z = torch.addmm(self.b, xt[0], self.W)
+            packed_rw = self._time_step_rw(n)
+            if packed_rw is not None:
+                z = z.add_(_packed_product(h0, packed_rw))
+            else:
+                z = z.addmm_(h0, self.RW)
+            h, c = graves_cell_step(z, self.peep, c0)
             if mask is not None:
                 h, c = h * mask, c * mask
             return h.unsqueeze(2), (h, c)

@@ -273,3 +273,25 @@ def test_single_step_cell_equals_reference_and_trains():
     with torch.no_grad():
         y_no_grad, _ = module(x, None, state)
     torch.testing.assert_close(y_no_grad, y, rtol=0, atol=1e-15)
+
+
+def test_time_stepping_follows_parameter_changes():
+    """Single steps keep packed recurrent weights between calls; changing the parameters
+    (set_param_table, an update) must show in the next step, as output() shows it."""
+    rng = np.random.default_rng(14)
+    net = make_net([GravesLSTM(n_in=3, n_out=8), RnnOutputLayer(n_out=2)])
+    x = rng.normal(size=(4, 3, 3)).astype(np.float32)
+    for _ in range(2):
+        net.rnn_clear_previous_state()
+        steps = np.stack([net.rnn_time_step(x[:, :, t]) for t in range(3)], axis=2)
+        np.testing.assert_allclose(steps, net.output(x), atol=1e-5)
+        table = net.param_table()
+        table["0_RW"] = rng.normal(size=table["0_RW"].shape).astype(np.float32)
+        net.set_param_table(table)
+    ds = DataSet(x, np.ones((4, 2, 3), np.float32) / 2)
+    net.rnn_clear_previous_state()
+    net.rnn_time_step(x[:, :, 0])
+    net.fit(ds)
+    net.rnn_clear_previous_state()
+    steps = np.stack([net.rnn_time_step(x[:, :, t]) for t in range(3)], axis=2)
+    np.testing.assert_allclose(steps, net.output(x), atol=1e-5)
