@@ -20,18 +20,31 @@ def _hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)
 
 
+def _leaky_relu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.01)
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def _softmax(x: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(x, dim=1)
+
+
+# Module-level functions, not lambdas, so that modules holding them pickle.
 _FUNCTIONS: dict[Activation, Callable[[torch.Tensor], torch.Tensor]] = {
     Activation.TANH: torch.tanh,
     Activation.SIGMOID: torch.sigmoid,
     Activation.HARDSIGMOID: _hard_sigmoid,
     Activation.HARDTANH: F.hardtanh,
     Activation.RELU: torch.relu,
-    Activation.LEAKYRELU: lambda x: F.leaky_relu(x, 0.01),
+    Activation.LEAKYRELU: _leaky_relu,
     Activation.ELU: F.elu,
     Activation.SOFTSIGN: F.softsign,
     Activation.SOFTPLUS: F.softplus,
-    Activation.IDENTITY: lambda x: x,
-    Activation.SOFTMAX: lambda x: torch.softmax(x, dim=1),
+    Activation.IDENTITY: _identity,
+    Activation.SOFTMAX: _softmax,
 }
 
 

@@ -394,6 +394,13 @@ class GravesLSTMModule(nn.Module):
         self.skip_padding = True
         self._packed_rw: tuple[tuple[int, int, int], torch.Tensor] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The packed weights are an opaque oneDNN tensor (no storage to pickle or copy), and
+        # only a cache: copies and pickles start without it.
+        state = self.__dict__.copy()
+        state["_packed_rw"] = None
+        return state
+
     def _time_step_rw(self, rows: int) -> torch.Tensor | None:
         """RW packed for oneDNN and kept from one time step to the next, where no gradient
         is recorded; packed again whenever RW changes (its version counter) or moves.

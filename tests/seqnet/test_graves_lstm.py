@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -295,3 +298,13 @@ def test_time_stepping_follows_parameter_changes():
     net.rnn_clear_previous_state()
     steps = np.stack([net.rnn_time_step(x[:, :, t]) for t in range(3)], axis=2)
     np.testing.assert_allclose(steps, net.output(x), atol=1e-5)
+
+
+def test_time_stepped_network_copies_and_pickles():
+    """The packed-weight cache of time-stepping does not stop deepcopy or pickle."""
+    net = make_net([GravesLSTM(n_in=3, n_out=8), RnnOutputLayer(n_out=2)])
+    x = np.ones((4, 3), np.float32)
+    net.rnn_time_step(x)
+    for make_twin in (copy.deepcopy, lambda n: pickle.loads(pickle.dumps(n))):
+        twin = make_twin(net)
+        np.testing.assert_allclose(twin.rnn_time_step(x), net.rnn_time_step(x), atol=1e-6)
