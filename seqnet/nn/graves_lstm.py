@@ -1,7 +1,11 @@
 """The Graves (peephole) LSTM: a fused recurrent loop with a hand-written backward.
 
 Gate blocks are stored in DL4J's order ``[a | f | o | i]`` (block input, forget, output,
-input gate), so ``param_table`` needs no reordering. Time-major tensors inside: ``[T, N, .]``.
+input gate), so ``param_table`` needs no reordering; the fused loop works in its own order
+(NOTE [ Internal gate order ]). Time-major tensors inside: ``[T, N, .]``. On CPU in float32
+the recurrent products run on oneDNN with packed weights, tanh runs as a sigmoid, and padded
+steps of right- or left-padded batches are skipped; the numbers are the SPEC equations' (the
+tests hold the fused loop to the step-by-step reference and to finite differences).
 
 >>> import torch
 >>> from seqnet.conf.layers import GravesLSTM
