@@ -12,6 +12,7 @@ import torch
 from seqdata.dataset import DataSet
 from seqnet.conf.enums import Activation
 from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
+from seqnet.nn import graves_lstm
 from seqnet.nn.graves_lstm import GravesLSTMModule, fused_graves_lstm, graves_lstm_loop
 from tests.seqnet._nets import make_net
 
@@ -308,3 +309,14 @@ def test_time_stepped_network_copies_and_pickles():
     for make_twin in (copy.deepcopy, lambda n: pickle.loads(pickle.dumps(n))):
         twin = make_twin(net)
         np.testing.assert_allclose(twin.rnn_time_step(x), net.rnn_time_step(x), atol=1e-6)
+
+
+def test_fused_loop_with_torch_tanh_equals_reference(monkeypatch):
+    """Off the CPU the loop takes torch.tanh instead of the sigmoid form (NOTE [ tanh on CPU ]);
+    that branch gives the reference numbers too."""
+    monkeypatch.setattr(graves_lstm, "_tanh_into", lambda device: graves_lstm._tanh_torch)
+    args = _inputs(15, steps=6)
+    fused = fused_graves_lstm(*args, None, None)
+    loop = graves_lstm_loop(*args, None, Activation.TANH, Activation.SIGMOID)
+    for a, b in zip(fused, loop):
+        torch.testing.assert_close(a, b)
