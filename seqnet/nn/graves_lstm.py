@@ -80,8 +80,9 @@ def _weight_grad(inputs: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
     return torch.mm(inputs.t(), grads)
 
 
-def _tanh_sigmoid(src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """``tanh(src)`` written into ``out`` (which may be ``src``) as ``2 sigmoid(2 src) - 1``.
+def _tanh_sigmoid(src: torch.Tensor, out: torch.Tensor, minus_one: torch.Tensor) -> torch.Tensor:
+    """``tanh(src)`` written into ``out`` (which may be ``src``) as ``2 sigmoid(2 src) - 1``;
+    ``minus_one`` is a 0-d tensor of -1 (``-1 + 2 s`` in one op is ``2 s - 1`` exactly).
 
     # NOTE [ tanh on CPU ]
     # torch's CPU tanh goes through MKL's vector maths, which is several times slower than
@@ -91,17 +92,19 @@ def _tanh_sigmoid(src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     # real arithmetic and within one rounding of 1.0 (absolute) in floating point.
 
     >>> x = torch.linspace(-20, 20, 9, dtype=torch.float64)
-    >>> bool((_tanh_sigmoid(x, torch.empty_like(x)) - torch.tanh(x)).abs().max() < 1e-15)
+    >>> y = _tanh_sigmoid(x, torch.empty_like(x), x.new_full((), -1.0))
+    >>> bool((y - torch.tanh(x)).abs().max() < 1e-15)
     True
     """
-    return torch.mul(src, 2.0, out=out).sigmoid_().mul_(2.0).sub_(1.0)
+    return torch.add(minus_one, torch.mul(src, 2.0, out=out).sigmoid_(), alpha=2.0, out=out)
 
 
-def _tanh_torch(src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def _tanh_torch(src: torch.Tensor, out: torch.Tensor, minus_one: torch.Tensor) -> torch.Tensor:
     return torch.tanh(src, out=out)
 
 
-def _tanh_into(device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def _tanh_into(device: torch.device
+               ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
     """The faster tanh for the recurrent loop on ``device`` (see NOTE [ tanh on CPU ])."""
     return _tanh_sigmoid if device.type == "cpu" else _tanh_torch
 
@@ -182,6 +185,7 @@ class _GravesLSTMFunction(torch.autograd.Function):
         cs_full[0] = c0
         step_mm = _step_matmul(rw, n, steps)
         tanh_into = _tanh_into(x.device)
+        minus_one = x.new_full((), -1.0)
         # Per-step views made once (unbind): indexing a tensor in the loop costs more than
         # the arithmetic at small sizes.
         f_all, i_all, a_all, o_all = gates.split(hid, dim=-1)
@@ -203,10 +207,10 @@ class _GravesLSTMFunction(torch.autograd.Function):
             z.add_(step_mm(h))
             fi.addcmul_(cu, p_fi)                # peepholes of f and i on c_{t-1}
             fia.sigmoid_()
-            a.mul_(2.0).sub_(1.0)                # tanh of the block input
+            torch.add(minus_one, a, alpha=2.0, out=a)   # tanh of the block input: 2 s - 1
             torch.mul(f, c, out=cn).addcmul_(i, a)
             o.addcmul_(cn, p_o).sigmoid_()
-            torch.mul(o, tanh_into(cn, tc), out=h_new)
+            torch.mul(o, tanh_into(cn, tc, minus_one), out=h_new)
             if mask is not None:
                 h_new.mul_(mask[t])
                 torch.mul(cn, mask[t], out=c_s[t + 1])
@@ -367,7 +371,7 @@ def graves_cell_step(z: torch.Tensor, peep: torch.Tensor,
 def _tanh(x: torch.Tensor) -> torch.Tensor:
     """tanh as NOTE [ tanh on CPU ] says where no gradient is recorded (in-place ops)."""
     if x.device.type == "cpu" and not (x.requires_grad and torch.is_grad_enabled()):
-        return _tanh_sigmoid(x, torch.empty_like(x))
+        return _tanh_sigmoid(x, torch.empty_like(x), x.new_full((), -1.0))
     return torch.tanh(x)
 
 
