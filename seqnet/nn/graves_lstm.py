@@ -228,68 +228,114 @@ class _GravesLSTMFunction(torch.autograd.Function):
         sizes = ctx.sizes
         steps, n, g = gates.shape
         hid = g // 4
-        p_f, p_i, p_o = peep[0], peep[1], peep[2]
         step_mm = _step_matmul(rw.t(), n, steps)
-        c_prev_all, c_raw = cs_full[:-1], c_raw_full[1:]
-        # NOTE [ Backward factors ] Every per-step product that does not involve the carried
-        # gradients is computed for all steps at once, so the loop runs 5 small ops a step.
-        f_all, i_all, a_all, o_all = gates.split(hid, dim=-1)
-        factors = torch.empty_like(gates)
-        fac_f, fac_i, fac_a, fac_o = factors.split(hid, dim=-1)
-        # sigmoid' = s - s s (one addcmul), for f and i at once (adjacent blocks).
-        fi_all = gates[..., :2 * hid]
-        torch.addcmul(fi_all, fi_all, fi_all, value=-1.0, out=factors[..., :2 * hid])
-        fac_f.mul_(c_prev_all)                                  # d z_f / d c
-        fac_i.mul_(a_all)                                       # d z_i / d c
-        torch.mul(a_all, i_all, out=fac_a)
-        torch.addcmul(i_all, fac_a, a_all, value=-1.0, out=fac_a).mul_(0.5)  # d (2 z_a) / d c
-        torch.addcmul(o_all, o_all, o_all, value=-1.0, out=fac_o).mul_(tanh_c)  # d z_o / d h
-        # The carried gradients' own factors, also for all steps at once:
-        # dc += dh * dc_dh with dc_dh = (1 - tanh^2) o + (d z_o / d h) p_o (written as
-        # o - h tanh: wherever hs is masked or skipped, dh is 0 in the loop), and
-        # dc_prev = dc * dc_dc with dc_dc = f + (d z_f / d c) p_f + (d z_i / d c) p_i.
-        dc_dh = torch.addcmul(o_all, hs_full[1:], tanh_c, value=-1.0).addcmul_(fac_o, p_o)
-        dc_dc = torch.addcmul(f_all, fac_f, p_f).addcmul_(fac_i, p_i)
-        # The factors become dz in place, step by step (dz_t = factor_t * carried gradient).
-        # Rows the loop skips keep their factor, which is 0 there: sizes-skipped rows have
-        # zero gates; masked rows are multiplied by a zeroed dh and dc.
-        dz = factors
-        dz_s, dzo_s = dz.unbind(0), fac_o.unbind(0)
-        dzfia_s = dz[..., :3 * hid].view(steps, n, 3, hid).unbind(0)
-        dcdh_s, dcdc_s = dc_dh.unbind(0), dc_dc.unbind(0)
+        # NOTE [ Backward in chunks of steps ] The backward walks back through chunks of a
+        # few megabytes of steps: each chunk's factors are computed at once (vectorised), the
+        # step loop turns them into dz in place, and the weight gradients take the chunk while
+        # it is still in cache. Without an input projection (w is None) dz itself is the
+        # result, so the chunks are views of one full buffer.
+        span = max(1, min(steps, _CHUNK_BYTES // max(1, n * g * gates.element_size())))
+        dz_full = torch.empty_like(gates) if w is None else None
+        work = gates.new_empty(span, n, g) if w is not None else None
+        carry = gates.new_empty(2, span, n, hid)      # dc_dh and dc_dc of a chunk
+        need_x, need_w, need_b = ctx.needs_input_grad[:3] if w is not None else (False,) * 3
+        d_x = x.new_empty(x.shape) if need_x else None
+        d_rw = rw.new_zeros(rw.shape)
+        d_w = w.new_zeros(w.shape) if need_w else None
+        d_b = rw.new_zeros(g) if need_b else None
+        d_peep = peep.new_zeros(peep.shape)
         dh = d_h.clone()
         dc = d_c.clone()
         dc_u = dc.unsqueeze(1)              # a view: follows dc's in-place updates
-        for t in range(steps - 1, -1, -1):
-            dh += d_hs[t]
-            if mask is not None:
-                dh.mul_(mask[t])
-                dc.mul_(mask[t])
-            dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia = (
-                dh, dc, dc_u, dcdh_s[t], dcdc_s[t], dzo_s[t], dzfia_s[t])
-            if sizes is not None and sizes[t] < n:
-                real = sizes[t]
-                dc[real:] = 0.0
-                dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia = (
-                    v[:real] for v in (dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia))
-            dzo.mul_(dh_b)
-            dc_b.addcmul_(dh_b, dcdh)
-            dzfia.mul_(dcu)
-            dc_b.mul_(dcdc)
-            dh = step_mm(dz_s[t])
-        dz2 = dz.view(-1, g)
-        d_rw = _weight_grad(hs_full[:-1].reshape(-1, hid), dz2)
-        d_peep = torch.cat((
-            (dz[..., :2 * hid].view(steps, n, 2, hid) * c_prev_all.unsqueeze(2)).sum((0, 1)),
-            (dz[..., 3 * hid:] * c_raw).sum((0, 1)).unsqueeze(0),
-        ))
+        for hi in range(steps, 0, -span):
+            lo = max(0, hi - span)
+            length = hi - lo
+            dz = dz_full[lo:hi] if dz_full is not None else work[:length]
+            _backward_factors(gates[lo:hi], cs_full[lo:hi], tanh_c[lo:hi], hs_full[lo + 1:hi + 1],
+                              peep, dz, carry[0, :length], carry[1, :length])
+            dh, dc = _backward_steps(dz, carry[0, :length], carry[1, :length], d_hs[lo:hi],
+                                     None if mask is None else mask[lo:hi],
+                                     None if sizes is None else sizes[lo:hi], step_mm,
+                                     dh, dc, dc_u)
+            dz2 = dz.view(-1, g)
+            d_rw += _weight_grad(hs_full[lo:hi].reshape(-1, hid), dz2)
+            d_peep[:2] += (dz[..., :2 * hid].view(length, n, 2, hid)
+                           * cs_full[lo:hi].unsqueeze(2)).sum((0, 1))
+            d_peep[2] += (dz[..., 3 * hid:] * c_raw_full[lo + 1:hi + 1]).sum((0, 1))
+            if need_x:
+                torch.mm(dz2, w.t(), out=d_x[lo:hi].view(-1, x.shape[-1]))
+            if need_w:
+                d_w += _weight_grad(x[lo:hi].reshape(length * n, -1), dz2)
+            if need_b:
+                d_b += dz2.sum(0)
         if w is None:
-            return dz, None, None, d_rw, d_peep, dh, dc, None, None
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        d_x = torch.mm(dz2, w.t()).view(x.shape) if need_x else None
-        d_w = _weight_grad(x.reshape(steps * n, -1), dz2) if need_w else None
-        d_b = dz2.sum(0) if need_b else None
+            return dz_full, None, None, d_rw, d_peep, dh, dc, None, None
         return d_x, d_w, d_b, d_rw, d_peep, dh, dc, None, None
+
+
+_CHUNK_BYTES = 4 << 20
+
+
+def _backward_factors(gates: torch.Tensor, c_prev: torch.Tensor, tanh_c: torch.Tensor,
+                      hs: torch.Tensor, peep: torch.Tensor, factors: torch.Tensor,
+                      dc_dh: torch.Tensor, dc_dc: torch.Tensor) -> None:
+    """The per-step products that do not involve the carried gradients, for a chunk of
+    steps at once, written into ``factors`` (d z / d c or d h per gate) and ``dc_dh``,
+    ``dc_dc``.
+
+    # NOTE [ Backward factors ] Whatever can be computed for many steps at once is, so the
+    # step loop runs 5 small ops a step.
+    """
+    hid = gates.shape[-1] // 4
+    p_f, p_i, p_o = peep[0], peep[1], peep[2]
+    f_all, i_all, a_all, o_all = gates.split(hid, dim=-1)
+    fac_f, fac_i, fac_a, fac_o = factors.split(hid, dim=-1)
+    # sigmoid' = s - s s (one addcmul), for f and i at once (adjacent blocks).
+    fi_all = gates[..., :2 * hid]
+    torch.addcmul(fi_all, fi_all, fi_all, value=-1.0, out=factors[..., :2 * hid])
+    fac_f.mul_(c_prev)                                      # d z_f / d c
+    fac_i.mul_(a_all)                                       # d z_i / d c
+    torch.mul(a_all, i_all, out=fac_a)
+    torch.addcmul(i_all, fac_a, a_all, value=-1.0, out=fac_a).mul_(0.5)  # d (2 z_a) / d c
+    torch.addcmul(o_all, o_all, o_all, value=-1.0, out=fac_o).mul_(tanh_c)  # d z_o / d h
+    # dc += dh * dc_dh with dc_dh = (1 - tanh^2) o + (d z_o / d h) p_o (written as
+    # o - h tanh: wherever hs is masked or skipped, dh is 0 in the loop), and
+    # dc_prev = dc * dc_dc with dc_dc = f + (d z_f / d c) p_f + (d z_i / d c) p_i.
+    torch.addcmul(o_all, hs, tanh_c, value=-1.0, out=dc_dh).addcmul_(fac_o, p_o)
+    torch.addcmul(f_all, fac_f, p_f, out=dc_dc).addcmul_(fac_i, p_i)
+
+
+def _backward_steps(factors: torch.Tensor, dc_dh: torch.Tensor, dc_dc: torch.Tensor,
+                    d_hs: torch.Tensor, mask: torch.Tensor | None, sizes: list[int] | None,
+                    step_mm: Callable[[torch.Tensor], torch.Tensor], dh: torch.Tensor,
+                    dc: torch.Tensor, dc_u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Back through a chunk's steps, last first: ``factors`` become dz in place (dz_t =
+    factor_t * carried gradient). Rows the loop skips keep their factor, which is 0 there:
+    sizes-skipped rows have zero gates; masked rows are multiplied by a zeroed dh and dc.
+    ``dc`` is updated in place (``dc_u`` is its ``unsqueeze(1)`` view); returns dh, dc."""
+    steps, n, g = factors.shape
+    hid = g // 4
+    dz_s, dzo_s = factors.unbind(0), factors[..., 3 * hid:].unbind(0)
+    dzfia_s = factors[..., :3 * hid].view(steps, n, 3, hid).unbind(0)
+    dcdh_s, dcdc_s = dc_dh.unbind(0), dc_dc.unbind(0)
+    for t in range(steps - 1, -1, -1):
+        dh += d_hs[t]
+        if mask is not None:
+            dh.mul_(mask[t])
+            dc.mul_(mask[t])
+        dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia = (
+            dh, dc, dc_u, dcdh_s[t], dcdc_s[t], dzo_s[t], dzfia_s[t])
+        if sizes is not None and sizes[t] < n:
+            real = sizes[t]
+            dc[real:] = 0.0
+            dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia = (
+                v[:real] for v in (dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia))
+        dzo.mul_(dh_b)
+        dc_b.addcmul_(dh_b, dcdh)
+        dzfia.mul_(dcu)
+        dc_b.mul_(dcdc)
+        dh = step_mm(dz_s[t])
+    return dh, dc
 
 
 # NOTE [ Skipping padded steps ]

@@ -320,3 +320,15 @@ def test_fused_loop_with_torch_tanh_equals_reference(monkeypatch):
     loop = graves_lstm_loop(*args, None, Activation.TANH, Activation.SIGMOID)
     for a, b in zip(fused, loop):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "right", "holes"])
+def test_backward_in_chunks_of_steps_passes_gradcheck(monkeypatch, mask_kind):
+    """Long sequences go back in chunks of steps (NOTE [ Backward in chunks of steps ]);
+    chunks of 2 steps over 5 give the finite-difference gradients, with and without an input
+    projection."""
+    monkeypatch.setattr(graves_lstm, "_CHUNK_BYTES", 2 * 3 * 16 * 8)   # 2 steps of [3, 16]
+    test_module_fused_path_passes_gradcheck(mask_kind)
+    args = _inputs(16, steps=5)
+    sizes = [3, 3, 2, 1, 1] if mask_kind == "right" else None
+    assert torch.autograd.gradcheck(lambda *a: fused_graves_lstm(*a, None, sizes), args)
