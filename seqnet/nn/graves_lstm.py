@@ -134,7 +134,7 @@ def to_internal(t: torch.Tensor) -> torch.Tensor:
 
 def fused_graves_lstm(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h0: torch.Tensor,
                       c0: torch.Tensor, mask: torch.Tensor | None = None,
-                      sizes: list[int] | None = None
+                      sizes: list[int] | None = None, from_end: bool = False
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The fused tanh / sigmoid loop on DL4J-ordered ``zx [T, N, 4H]``, ``rw [H, 4H]`` and
     ``peep [3, H]`` (forget, output, input): the same arguments and results as
@@ -144,7 +144,7 @@ def fused_graves_lstm(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h0
     a copy of ``zx``.
     """
     return _GravesLSTMFunction.apply(to_internal(zx), None, None, to_internal(rw),
-                                     peep[_INTERNAL_PEEPHOLES], h0, c0, mask, sizes)
+                                     peep[_INTERNAL_PEEPHOLES], h0, c0, mask, sizes, from_end)
 
 
 class _GravesLSTMFunction(torch.autograd.Function):
@@ -156,14 +156,14 @@ class _GravesLSTMFunction(torch.autograd.Function):
     already. ``peep`` is ``[3, H]`` (forget, input, output).
     ``mask`` is ``[T, N, 1]`` or ``None``; at a masked step h and c are zeroed.
     ``sizes`` (instead of a mask) says that at step t exactly the first ``sizes[t]`` examples
-    are real: padded steps are then skipped instead of computed and zeroed (see
-    NOTE [ Skipping padded steps ]).
+    (the last ones, with ``from_end``) are real: padded steps are then skipped instead of
+    computed and zeroed (see NOTE [ Skipping padded steps ]).
     """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None,
                 rw: torch.Tensor, peep: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
-                mask: torch.Tensor | None, sizes: list[int] | None
+                mask: torch.Tensor | None, sizes: list[int] | None, from_end: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         steps, n = x.shape[:2]
         hid = rw.shape[0]
@@ -200,10 +200,10 @@ class _GravesLSTMFunction(torch.autograd.Function):
             f, i, a, o, tc = f_s[t], i_s[t], a_s[t], o_s[t], tanh_s[t]
             cn, h_new = c_raw_s[t + 1], h_s[t + 1]
             if sizes is not None and sizes[t] < n:
-                real = sizes[t]
-                z[real:] = 0.0
+                keep, drop = _real_rows(sizes[t], n, from_end)
+                z[drop] = 0.0
                 h, c, cu, z, fi, fia, f, i, a, o, tc, cn, h_new = (
-                    v[:real] for v in (h, c, cu, z, fi, fia, f, i, a, o, tc, cn, h_new))
+                    v[keep] for v in (h, c, cu, z, fi, fia, f, i, a, o, tc, cn, h_new))
             z.add_(step_mm(h))
             fi.addcmul_(cu, p_fi)                # peepholes of f and i on c_{t-1}
             fia.sigmoid_()
@@ -215,7 +215,7 @@ class _GravesLSTMFunction(torch.autograd.Function):
                 h_new.mul_(mask[t])
                 torch.mul(cn, mask[t], out=c_s[t + 1])
         ctx.buffers = (gates, c_raw_full, tanh_c, cs_full, hs_full)
-        ctx.sizes = sizes
+        ctx.sizes, ctx.from_end = sizes, from_end
         ctx.save_for_backward(x if w is not None else None, w, rw, peep, mask)
         return hs_full[1:], hs_full[steps].clone(), cs_full[steps].clone()
 
@@ -255,8 +255,8 @@ class _GravesLSTMFunction(torch.autograd.Function):
                               peep, dz, carry[0, :length], carry[1, :length])
             dh, dc = _backward_steps(dz, carry[0, :length], carry[1, :length], d_hs[lo:hi],
                                      None if mask is None else mask[lo:hi],
-                                     None if sizes is None else sizes[lo:hi], step_mm,
-                                     dh, dc, dc_u)
+                                     None if sizes is None else sizes[lo:hi],
+                                     ctx.from_end, step_mm, dh, dc, dc_u)
             dz2 = dz.view(-1, g)
             d_rw += _weight_grad(hs_full[lo:hi].reshape(-1, hid), dz2)
             d_peep[:2] += (dz[..., :2 * hid].view(length, n, 2, hid)
@@ -269,11 +269,19 @@ class _GravesLSTMFunction(torch.autograd.Function):
             if need_b:
                 d_b += dz2.sum(0)
         if w is None:
-            return dz_full, None, None, d_rw, d_peep, dh, dc, None, None
-        return d_x, d_w, d_b, d_rw, d_peep, dh, dc, None, None
+            return dz_full, None, None, d_rw, d_peep, dh, dc, None, None, None
+        return d_x, d_w, d_b, d_rw, d_peep, dh, dc, None, None, None
 
 
 _CHUNK_BYTES = 4 << 20
+
+
+def _real_rows(real: int, n: int, from_end: bool) -> tuple[slice, slice]:
+    """The rows of the ``real`` examples of a step and the other rows: the first ``real``
+    rows, or with ``from_end`` the last ones."""
+    if from_end:
+        return slice(n - real, n), slice(0, n - real)
+    return slice(0, real), slice(real, n)
 
 
 def _backward_factors(gates: torch.Tensor, c_prev: torch.Tensor, tanh_c: torch.Tensor,
@@ -307,6 +315,7 @@ def _backward_factors(gates: torch.Tensor, c_prev: torch.Tensor, tanh_c: torch.T
 
 def _backward_steps(factors: torch.Tensor, dc_dh: torch.Tensor, dc_dc: torch.Tensor,
                     d_hs: torch.Tensor, mask: torch.Tensor | None, sizes: list[int] | None,
+                    from_end: bool,
                     step_mm: Callable[[torch.Tensor], torch.Tensor], dh: torch.Tensor,
                     dc: torch.Tensor, dc_u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Back through a chunk's steps, last first: ``factors`` become dz in place (dz_t =
@@ -326,10 +335,10 @@ def _backward_steps(factors: torch.Tensor, dc_dh: torch.Tensor, dc_dc: torch.Ten
         dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia = (
             dh, dc, dc_u, dcdh_s[t], dcdc_s[t], dzo_s[t], dzfia_s[t])
         if sizes is not None and sizes[t] < n:
-            real = sizes[t]
-            dc[real:] = 0.0
+            keep, drop = _real_rows(sizes[t], n, from_end)
+            dc[drop] = 0.0
             dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia = (
-                v[:real] for v in (dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia))
+                v[keep] for v in (dh_b, dc_b, dcu, dcdh, dcdc, dzo, dzfia))
         dzo.mul_(dh_b)
         dc_b.addcmul_(dh_b, dcdh)
         dzfia.mul_(dcu)
@@ -343,16 +352,21 @@ def _backward_steps(factors: torch.Tensor, dc_dh: torch.Tensor, dc_dc: torch.Ten
 # first), has at every step a prefix of real examples: the first sizes[t]. The fused loop then
 # runs each step on that prefix only, as packed sequences do, and the skipped rows read as
 # zero h and c: exactly what the masked loop computes, without the arithmetic on padding.
+# A batch already in order needs no reordering: longest first as it is, shortest first (as
+# bucket_by_length makes them) with the real examples at the end of each step.
 
 
-def prefix_sizes(mask: torch.Tensor) -> tuple[torch.Tensor, list[int]] | None:
+def prefix_sizes(mask: torch.Tensor) -> tuple[torch.Tensor | None, list[int], bool] | None:
     """For a right- or left-padded ``[N, T]`` mask: the order that sorts examples longest
-    first, and the number of real examples at each step in that order; else ``None``.
+    first (``None`` when no reordering is needed), the number of real examples at each step,
+    and whether those are the last rows (a batch sorted shortest first); else ``None``.
 
-    >>> prefix_sizes(torch.tensor([[1., 0., 0.], [1., 1., 1.]]))
-    (tensor([1, 0]), [2, 1, 1])
-    >>> prefix_sizes(torch.tensor([[0., 1., 1.], [1., 1., 1.]]))
-    (tensor([1, 0]), [1, 2, 2])
+    >>> prefix_sizes(torch.tensor([[1., 0., 0.], [1., 1., 1.], [1., 1., 0.]]))
+    (tensor([1, 2, 0]), [3, 2, 1], False)
+    >>> prefix_sizes(torch.tensor([[1., 1., 1.], [1., 1., 0.]]))
+    (None, [2, 2, 1], False)
+    >>> prefix_sizes(torch.tensor([[0., 0., 1.], [0., 1., 1.]]))
+    (None, [0, 1, 2], True)
     >>> prefix_sizes(torch.tensor([[1., 0., 1.]])) is None
     True
     """
@@ -366,9 +380,13 @@ def prefix_sizes(mask: torch.Tensor) -> tuple[torch.Tensor, list[int]] | None:
         active_after = steps - 1 - idx          # step t is real where length > T - 1 - t
     else:
         return None
-    order = torch.argsort(lengths, descending=True, stable=True)
-    sizes = (lengths.unsqueeze(0) > active_after.unsqueeze(1)).sum(dim=1)
-    return order, sizes.tolist()
+    sizes = (lengths.unsqueeze(0) > active_after.unsqueeze(1)).sum(dim=1).tolist()
+    steps_down = lengths[1:] - lengths[:-1]
+    if bool((steps_down <= 0).all()):
+        return None, sizes, False
+    if bool((steps_down >= 0).all()):
+        return None, sizes, True
+    return torch.argsort(lengths, descending=True, stable=True), sizes, False
 
 
 def graves_lstm_loop(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h: torch.Tensor,
@@ -502,10 +520,14 @@ class GravesLSTMModule(nn.Module):
         if mask is not None and self.skip_padding:
             packed = prefix_sizes(mask)
             if packed is not None:
-                order, sizes = packed
+                order, sizes, from_end = packed
+                if order is None:
+                    hs, h, c = _GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, None,
+                                                         sizes, from_end)
+                    return hs.permute(1, 2, 0), (h, c)
                 inverse = torch.argsort(order)
                 hs, h, c = _GravesLSTMFunction.apply(xt[:, order], w, b, rw, peep, h0[order],
-                                                     c0[order], None, sizes)
+                                                     c0[order], None, sizes, False)
                 return hs[:, inverse].permute(1, 2, 0), (h[inverse], c[inverse])
         m = None if mask is None else mask.t().unsqueeze(-1).to(x.dtype)
         hs, h, c = _GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, m, None)

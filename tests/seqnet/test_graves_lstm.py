@@ -332,3 +332,33 @@ def test_backward_in_chunks_of_steps_passes_gradcheck(monkeypatch, mask_kind):
     args = _inputs(16, steps=5)
     sizes = [3, 3, 2, 1, 1] if mask_kind == "right" else None
     assert torch.autograd.gradcheck(lambda *a: fused_graves_lstm(*a, None, sizes), args)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("lengths", [[6, 6, 4, 3, 1], [1, 3, 4, 6, 6], [2, 6, 2, 5, 1]])
+def test_sorted_padded_batches_skip_padding_in_place(side, lengths):
+    """Batches sorted longest first, shortest first (bucketed) or not at all, right- or
+    left-padded: skipping padding gives the masked loop's values and gradients."""
+    module = _module_with_peepholes(17)
+    lengths_t = torch.tensor(lengths)
+    idx = torch.arange(6)
+    real = idx < lengths_t[:, None] if side == "right" else idx >= 6 - lengths_t[:, None]
+    mask = real.double()
+    g = torch.Generator().manual_seed(18)
+    x = torch.randn(5, 3, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    state = tuple(torch.randn(5, 4, generator=g, dtype=torch.float64) for _ in range(2))
+    results = []
+    for skip in (True, False):
+        module.skip_padding = skip
+        y, (h, c) = module(x, mask, state)
+        grads = torch.autograd.grad(y.square().sum() + h.sum() + c.sum(),
+                                    [x, *module.parameters()])
+        results.append((y, h, c, *grads))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b)
+
+
+def test_shortest_first_prefix_path_passes_gradcheck():
+    args = _inputs(19, steps=4, n=3)
+    assert torch.autograd.gradcheck(
+        lambda *a: fused_graves_lstm(*a, None, [1, 2, 2, 3], from_end=True), args)
