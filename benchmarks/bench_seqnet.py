@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-length", type=int, default=10)
     parser.add_argument("--max-length", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--epoch-repeats", type=int, default=3)
+    parser.add_argument("--epoch-repeats", type=int, default=5)
     parser.add_argument("--only", nargs="+", choices=["fit", "step", "epoch", "overhead"],
                         default=["fit", "step", "epoch", "overhead"])
     parser.add_argument("--quick", action="store_true",
