@@ -107,9 +107,12 @@ def _train_process(config: Any, resume: bool, overwrite: bool, epochs: int | Non
         result = run_training(config, resume=resume, overwrite=overwrite, epochs=epochs,
                               echo=click.echo)
         writer = distributed.is_writer()
-    finally:
+    except BaseException:
         if joined:
             distributed.shutdown()
+        raise
+    if joined:
+        distributed.shutdown(synchronize=True)
     if not writer:
         return
     if result.test is not None:

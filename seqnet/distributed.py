@@ -144,9 +144,17 @@ def init_from_env(device: torch.device | str | None = None) -> bool:
     return True
 
 
-def shutdown() -> None:
-    """Leave the process group, if one is initialised."""
+def shutdown(synchronize: bool = False) -> None:
+    """Leave the process group, if one is initialised.
+
+    ``synchronize=True`` (the normal end of a run) first waits for every rank: rank 0 hosts
+    the rendezvous store that the others still talk to while they leave, and a rank that
+    left early could abort them. After an error there is no waiting: the other ranks may be
+    inside a collective that will never complete.
+    """
     if dist.is_available() and dist.is_initialized():
+        if synchronize:
+            barrier()
         dist.destroy_process_group()
 
 
@@ -208,8 +216,10 @@ def _local_process(local_rank: int, fn: Callable[..., Any], args: tuple[Any, ...
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
     try:
         fn(*args)
-    finally:
+    except BaseException:
         shutdown()
+        raise
+    shutdown(synchronize=True)
 
 
 # --------------------------------------------------------------------------- data

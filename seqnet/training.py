@@ -114,14 +114,16 @@ def _update(net: MultiLayerNetwork, x: torch.Tensor, labels: torch.Tensor,
     reg = net.regularization()
     if reg.requires_grad:
         reg.backward()
-    score = float(data_score + reg.detach())
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    # One device-to-host copy per update for both checks.
+    probe = torch.stack([g.sum() for g in grads]).sum() if grads else reg.detach()
+    score, grad_sum = torch.stack((data_score + reg.detach(), probe.to(reg.dtype))).tolist()
     if not math.isfinite(score):
         raise TrainingError(f"fit: expected a finite score, found {score} at epoch "
                             f"{net.epoch_count}, iteration {net.iteration_count}")
-    grads = [p.grad for p in net.parameters() if p.grad is not None]
     # An infinite input can give a finite score but non-finite gradients: refuse the update
     # before it damages the parameters.
-    if grads and not math.isfinite(float(torch.stack([g.sum() for g in grads]).sum())):
+    if grads and not math.isfinite(grad_sum):
         raise TrainingError(f"fit: expected finite gradients, found inf or NaN at epoch "
                             f"{net.epoch_count}, iteration {net.iteration_count} (check the "
                             f"features of this minibatch for inf or NaN)")
