@@ -25,6 +25,7 @@ from seqdata.errors import MissingFilesError, SeqDataError, SplitError
 from seqdata.readers.base import SequenceRecordReader
 
 _MAX_LISTED = 5
+_READ_SIZE = 1 << 20
 T = TypeVar("T")
 
 
@@ -118,14 +119,35 @@ class FileSequenceRecordReader(SequenceRecordReader):
 def read_bytes(location: str, path: str | None) -> bytes:
     """The bytes of a file; ``path`` is its local path, ``None`` for a URL."""
     try:
-        if path is not None:
-            with open(path, "rb", buffering=0) as f:
-                return f.readall()
-        return _read_remote(location)
+        return _read_local(path) if path is not None else _read_remote(location)
     except FileNotFoundError:
         raise MissingFilesError(f"1 file is missing: {location}") from None
     except (OSError, pa.ArrowException) as e:
         raise SeqDataError(f"{location}: cannot read the file: {e}") from None
+
+
+def read_all(files: Sequence[tuple[str, str | None]]) -> list[bytes]:
+    """The bytes of each ``(location, local path)``, in order.
+
+    Local files are read one after another: a small file takes a few microseconds, less than
+    handing it to a thread. URLs wait on the network, so they are read concurrently.
+    """
+    if all(path is not None for _, path in files):
+        return [read_bytes(location, path) for location, path in files]
+    return parallel_map(read_bytes, *zip(*files))
+
+
+def _read_local(path: str) -> bytes:
+    # Plain os.read calls: a quarter faster on small files than a file object, which probes
+    # the size and buffers.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, _READ_SIZE):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _read_remote(location: str) -> bytes:

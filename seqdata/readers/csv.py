@@ -23,7 +23,6 @@ line: it defines the format exactly and names file, line and column of the first
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -33,7 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from seqdata.errors import ParseError, SeqDataError
-from seqdata.readers._files import FileSequenceRecordReader, parallel_map, read_bytes, workers
+from seqdata.readers._files import FileSequenceRecordReader, read_all
 from seqdata.readers.base import RaggedBatch, SequenceRecord
 
 __all__ = ["CSVSequenceRecordReader"]
@@ -43,8 +42,8 @@ _BOM = b"\xef\xbb\xbf"
 # property tests compare the two), and Python's float() converts them identically.
 _NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
                      r"|nan|inf|infinity)", re.IGNORECASE | re.ASCII)
-# Files per worker below which splitting a batch across threads costs more than it saves.
-_MIN_FILES_PER_PART = 8
+# Below this, a block's fixed cost in pyarrow outweighs parsing it on one more thread.
+_MIN_BLOCK_SIZE = 1 << 16
 _WHITESPACE_RUNS = r"\s+"
 # Around fields of a regex dialect: what bytes.split() and pandas' whitespace separator skip.
 _ASCII_WHITESPACE = " \t\r\x0b\x0c"
@@ -132,68 +131,51 @@ class CSVSequenceRecordReader(FileSequenceRecordReader):
 
     def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
         sources, blocks, lengths = self._load(indices)
-        arrays = [a for block, n in zip(blocks, lengths) for a in _split_rows(block, n)]
+        arrays = _split_rows(blocks[0], lengths) if len(blocks) == 1 else blocks
         first_line = self.skip_num_lines + 1
         return [SequenceRecord(values, source, first_line)
                 for values, source in zip(arrays, sources)]
 
     def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
         sources, blocks, lengths = self._load(indices)
-        width = blocks[0].shape[1]
-        if any(block.shape[1] != width for block in blocks):
-            arrays = [a for block, n in zip(blocks, lengths) for a in _split_rows(block, n)]
-            for values, source in zip(arrays, sources):
-                if values.shape[1] != width:
+        if len(blocks) == 1:
+            values = blocks[0]
+        else:
+            width = blocks[0].shape[1]
+            for block, source in zip(blocks, sources):
+                if block.shape[1] != width:
                     raise ParseError(
                         f"expected {width} columns (as in {sources[0]}), found "
-                        f"{values.shape[1]}; all files of one reader must have the same number "
+                        f"{block.shape[1]}; all files of one reader must have the same number "
                         "of columns", source, self.skip_num_lines + 1, None)
-        values = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+            values = np.concatenate(blocks, axis=0)
         return RaggedBatch(values=values,
-                           lengths=np.array([n for part in lengths for n in part],
-                                            dtype=np.int64),
+                           lengths=np.array(lengths, dtype=np.int64),
                            sources=sources,
                            first_lines=np.full(len(sources), self.skip_num_lines + 1,
                                                dtype=np.int64))
 
-    def _load(self, indices: Sequence[int]
-              ) -> tuple[list[str], list[np.ndarray], list[list[int]]]:
-        """The files' locations, blocks of rows each holding consecutive sequences, and the
-        sequence lengths in each block."""
+    def _load(self, indices: Sequence[int]) -> tuple[list[str], list[np.ndarray], list[int]]:
+        """The files' locations, their rows and the sequence lengths: the rows are one block
+        for all files (bulk parse) or one block per file (precise parse)."""
         files = self._files(indices)
         if not files:
             raise SeqDataError("cannot load zero sequences: indices is empty")
-        parts = _partition(files)
-        results = parallel_map(_load_part, parts, [self.skip_num_lines] * len(parts),
-                               [self._dialect] * len(parts))
-        return ([location for location, _ in files],
-                [block for part in results for block in part[0]],
-                [n for part in results for n in part[1]])
+        sources = [location for location, _ in files]
+        raw = read_all(files)
+        bodies = [_data_body(data, self.skip_num_lines, self._dialect) for data in raw]
+        if None not in bodies:
+            parsed = _parse_bulk(bodies, self._dialect)
+            if parsed is not None:
+                values, lengths = parsed
+                return sources, [values], lengths
+        arrays = [_parse_precise(data, location, self.skip_num_lines, self._dialect)
+                  for data, location in zip(raw, sources)]
+        return sources, arrays, [len(a) for a in arrays]
 
 
 def _split_rows(block: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
     return np.split(block, np.cumsum(lengths)[:-1]) if len(lengths) > 1 else [block]
-
-
-def _partition(files: list[tuple[str, str | None]]) -> list[list[tuple[str, str | None]]]:
-    n_parts = max(1, min(workers(), len(files) // _MIN_FILES_PER_PART))
-    size = math.ceil(len(files) / n_parts)
-    return [files[i:i + size] for i in range(0, len(files), size)]
-
-
-def _load_part(files: list[tuple[str, str | None]], skip: int, dialect: _Dialect
-               ) -> tuple[list[np.ndarray], list[list[int]]]:
-    """Read and parse one part's files: one block by the bulk parse, else one per file."""
-    raw = [read_bytes(location, path) for location, path in files]
-    bodies = [_data_body(data, skip, dialect) for data in raw]
-    if all(b is not None for b in bodies):
-        parsed = _parse_bulk(bodies, dialect)
-        if parsed is not None:
-            values, counts = parsed
-            return [values], [counts]
-    arrays = [_parse_precise(data, location, skip, dialect)
-              for data, (location, _) in zip(raw, files)]
-    return arrays, [[len(a)] for a in arrays]
 
 
 def _data_body(data: bytes, skip: int, dialect: _Dialect) -> bytes | None:
@@ -246,14 +228,15 @@ def _parse_bulk(bodies: list[bytes], dialect: _Dialect) -> tuple[np.ndarray, lis
     end = first.find(b"\n")
     width = (first if end < 0 else first[:end]).count(delimiter) + 1
     names = [f"c{j}" for j in range(width)]
-    joined = b"\n".join(bodies) + b"\n"
-    # One block for the whole buffer: a row longer than a block would fail the parse.
-    block_size = min(max(len(joined) + 1, 1 << 20), 1 << 30)
+    joined = b"\n".join([*bodies, b""])  # one copy, ending in a line break
+    # One call per batch, on pyarrow's threads: it cuts the buffer into blocks at line breaks
+    # (quotes are off, so a line break always ends a row) and parses them in parallel without
+    # the GIL. A line longer than a block would fail the parse; no line is longer than its file.
+    block_size = _block_size(len(joined), max(map(len, bodies)) + 1)
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(joined),
-            read_options=pa_csv.ReadOptions(column_names=names, use_threads=False,
-                                            block_size=block_size),
+            read_options=pa_csv.ReadOptions(column_names=names, block_size=block_size),
             parse_options=pa_csv.ParseOptions(delimiter=dialect.bulk_delimiter, quote_char=False,
                                               escape_char=False, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(
@@ -264,19 +247,25 @@ def _parse_bulk(bodies: list[bytes], dialect: _Dialect) -> tuple[np.ndarray, lis
         return None
     if table.num_rows != sum(counts) or any(c.null_count for c in table.columns):
         return None
-    # One column_stack beats assigning column by column into a row-major array 25x.
-    return np.column_stack([_float64_view(column) for column in table.columns]), counts
+    return _rows_of(table), counts
 
 
-def _float64_view(column: pa.ChunkedArray) -> np.ndarray:
-    """A null-free float64 column as a numpy view of its Arrow buffer.
+def _block_size(n_bytes: int, longest_line: int) -> int:
+    """About one block per pyarrow thread (each block has a fixed cost), never one that a line
+    of ``longest_line`` bytes (with its line break) cannot fit in."""
+    return max(_MIN_BLOCK_SIZE, n_bytes // pa.cpu_count()) + longest_line + 1
 
-    pyarrow's own ``to_numpy`` imports pandas on first use (a third of a second); reading the
-    data buffer directly does not.
+
+def _rows_of(table: pa.Table) -> np.ndarray:
+    """A null-free float64 table as a writable row-major ``[rows, columns]`` numpy array.
+
+    Arrow's ``to_tensor`` writes the rows in C++, three times faster than assigning numpy
+    columns, and ``np.asarray`` takes its buffer without a copy (pyarrow's own ``to_numpy``
+    would import pandas on first use: a third of a second). ``combine_chunks`` costs nothing
+    when the parse made one block, and one copy per column when it made several.
     """
-    array = column.combine_chunks()
-    return np.frombuffer(array.buffers()[1], dtype=np.float64, count=len(array),
-                         offset=array.offset * 8)
+    batch = table.combine_chunks().to_batches()[0]
+    return np.asarray(batch.to_tensor(row_major=True))
 
 
 def _parse_precise(data: bytes, path: str, skip: int, dialect: _Dialect) -> np.ndarray:

@@ -1,6 +1,7 @@
 """CSVSequenceRecordReader: the format rules of SPEC section 3, exact error positions, bulk
 reading equal to the line-by-line reference, and hypothesis round trips."""
 
+import contextlib
 import io
 import math
 
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 
 from seqdata.errors import MissingFilesError, ParseError, SeqDataError, SplitError
 from seqdata.readers.base import SequenceRecordReader
-from seqdata.readers.csv import CSVSequenceRecordReader, _make_dialect, _parse_precise
+from seqdata.readers import csv as csv_module
+from seqdata.readers.csv import (CSVSequenceRecordReader, _data_body, _make_dialect, _parse_bulk,
+                                 _parse_precise)
 from seqdata.splits import ListSplit, NumberedFileInputSplit
 
 
@@ -360,21 +363,51 @@ def mutated(draw):
     return bytes(text), draw(st.integers(0, 1)), draw(st.sampled_from([",", "\t", r"\s+"]))
 
 
+@contextlib.contextmanager
+def smallest_blocks(small=True):
+    """Make the bulk parse use the smallest blocks it ever may: one line of the longest file
+    fits, so many rows straddle a block boundary and pyarrow must cut the buffer between them."""
+    with pytest.MonkeyPatch.context() as patch:
+        if small:
+            patch.setattr(csv_module, "_block_size", lambda n_bytes, longest_line: longest_line + 1)
+        yield
+
+
+@settings(max_examples=60, deadline=None)
+@given(corpora())
+def test_bulk_parse_in_small_blocks_equals_reference(corpus):
+    delimiter, skip, files, data = corpus
+    dialect = _make_dialect(delimiter)
+    contents = [render(values, delimiter, skip, data) for values in files]
+    bodies = [_data_body(content, skip, dialect) for content in contents]
+    with smallest_blocks():
+        parsed = _parse_bulk(bodies, dialect)
+    assert parsed is not None, "the bulk parse rejected a valid corpus"
+    values, counts = parsed
+    reference = [_parse_precise(content, "f.csv", skip, dialect) for content in contents]
+    np.testing.assert_array_equal(values, np.concatenate(reference))
+    assert counts == [len(r) for r in reference]
+
+
 @settings(max_examples=300, deadline=None)
-@given(mutated())
-def test_mutated_files_fail_cleanly_and_bulk_equals_reference(tmp_path_factory, case):
+@given(mutated(), st.booleans())
+def test_mutated_files_fail_cleanly_and_bulk_equals_reference(tmp_path_factory, case, small):
+    """Two copies of a mutated file in one batch: the bulk parse, in blocks of any size, reads
+    what the reference reads, and the error is the reference's, naming the first copy."""
     content, skip, delimiter = case
     directory = tmp_path_factory.mktemp("mutated")
-    path = str(directory / "m.csv")
-    with open(path, "wb") as f:
-        f.write(content)
-    reader = reader_for([path], skip_num_lines=skip, delimiter=delimiter)
+    paths = [str(directory / "m.csv"), str(directory / "copy.csv")]
+    for path in paths:
+        with open(path, "wb") as f:
+            f.write(content)
+    reader = reader_for(paths, skip_num_lines=skip, delimiter=delimiter)
     try:
-        reference = _parse_precise(content, path, skip, _make_dialect(delimiter))
+        reference = _parse_precise(content, paths[0], skip, _make_dialect(delimiter))
     except ParseError as e:
         reference = e
     try:
-        values = reader.load_ragged([0]).values
+        with smallest_blocks(small):
+            values = reader.load_ragged([0, 1]).values
     except SeqDataError as e:
         assert isinstance(e, ParseError) and isinstance(reference, ParseError)
         assert (e.path, e.line, e.column, str(e)) == \
@@ -383,7 +416,7 @@ def test_mutated_files_fail_cleanly_and_bulk_equals_reference(tmp_path_factory, 
     assert not isinstance(reference, ParseError), f"bulk accepted what the reference rejects: " \
                                                   f"{reference}"
     assert values.dtype == np.float64 and values.ndim == 2
-    np.testing.assert_array_equal(values, reference)
+    np.testing.assert_array_equal(values, np.concatenate([reference, reference]))
 
 
 def test_regex_whitespace_matches_pandas(tmp_path):
