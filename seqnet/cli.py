@@ -113,8 +113,13 @@ def _train_process(config: Any, resume: bool, overwrite: bool, epochs: int | Non
         raise
     if joined:
         distributed.shutdown(synchronize=True)
-    if not writer:
-        return
+    if writer:
+        _print_result(config, result)
+    if joined:
+        distributed.exit_process()
+
+
+def _print_result(config: Any, result: Any) -> None:
     if result.test is not None:
         click.echo(result.test.stats())
         if config.data.task == "classification":

@@ -21,10 +21,10 @@ from seqnet.conf.enums import PoolingType, WeightInit
 from seqnet.conf.layers import ConvolutionLayer, SubsamplingLayer
 from seqnet.nn.activations import activation_fn
 from seqnet.nn.init import init_weight
-from seqnet.nn.params import as_numpy, check_shape
+from seqnet.nn.params import WeightBiasParams, as_numpy
 
 
-class ConvolutionModule(nn.Module):
+class ConvolutionModule(WeightBiasParams, nn.Module):
     """2-D convolution; ``W [nOut, nIn, kH, kW]`` and ``b [1, nOut]`` as in DL4J."""
 
     def __init__(self, conf: ConvolutionLayer, dtype: torch.dtype, generator: torch.Generator,
@@ -50,22 +50,6 @@ class ConvolutionModule(nn.Module):
     def param_table(self) -> dict[str, np.ndarray]:
         """``W [nOut, nIn, kH, kW]`` and ``b [1, nOut]``."""
         return {"W": as_numpy(self.W), "b": as_numpy(self.b).reshape(1, -1)}
-
-    def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
-        """Load DL4J-layout arrays (keys without the layer prefix)."""
-        w = check_shape(table["W"], tuple(self.W.shape), prefix + "W")
-        b = check_shape(table["b"], (1, self.b.shape[0]), prefix + "b")
-        with torch.no_grad():
-            self.W.copy_(w)
-            self.b.copy_(b.reshape(-1))
-
-    def param_types(self) -> dict[str, list[nn.Parameter]]:
-        """Parameters grouped by DL4J parameter type."""
-        return {"W": [self.W], "b": [self.b]}
-
-    def weight_params(self) -> list[nn.Parameter]:
-        """The parameters l1 / l2 apply to (not biases)."""
-        return [self.W]
 
 
 class SubsamplingModule(nn.Module):

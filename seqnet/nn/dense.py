@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,10 +19,10 @@ from seqnet.conf.enums import WeightInit
 from seqnet.conf.layers import Layer
 from seqnet.nn.activations import activation_fn
 from seqnet.nn.init import init_weight
-from seqnet.nn.params import as_numpy, check_shape
+from seqnet.nn.params import WeightBiasParams, as_numpy
 
 
-class DenseModule(nn.Module):
+class DenseModule(WeightBiasParams, nn.Module):
     """``DenseLayer``, ``OutputLayer`` and ``RnnOutputLayer`` (on ``[N, C]`` or ``[N, C, T]``)."""
 
     def __init__(self, conf: Layer, dtype: torch.dtype, generator: torch.Generator,
@@ -61,19 +60,3 @@ class DenseModule(nn.Module):
     def param_table(self) -> dict[str, np.ndarray]:
         """``W [nIn, nOut]`` and ``b [1, nOut]``."""
         return {"W": as_numpy(self.W), "b": as_numpy(self.b).reshape(1, -1)}
-
-    def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
-        """Load DL4J-layout arrays (keys without the layer prefix)."""
-        w = check_shape(table["W"], tuple(self.W.shape), prefix + "W")
-        b = check_shape(table["b"], (1, self.b.shape[0]), prefix + "b")
-        with torch.no_grad():
-            self.W.copy_(w)
-            self.b.copy_(b.reshape(-1))
-
-    def param_types(self) -> dict[str, list[nn.Parameter]]:
-        """Parameters grouped by DL4J parameter type."""
-        return {"W": [self.W], "b": [self.b]}
-
-    def weight_params(self) -> list[nn.Parameter]:
-        """The parameters l1 / l2 apply to (not biases)."""
-        return [self.W]

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from seqnet.errors import ConfigurationError
 
@@ -26,3 +27,30 @@ def check_shape(value: Any, shape: tuple[int, ...], key: str) -> torch.Tensor:
 def as_numpy(t: torch.Tensor) -> np.ndarray:
     """A detached numpy copy of ``t``."""
     return t.detach().cpu().numpy().copy()
+
+
+class WeightBiasParams:
+    """DL4J parameter plumbing for a module with one weight ``W`` and one bias ``b``.
+
+    The weight keeps its stored layout (``param_table`` says which); the bias is ``[1, nOut]``
+    in DL4J and ``[nOut]`` inside.
+    """
+
+    W: nn.Parameter
+    b: nn.Parameter
+
+    def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
+        """Load DL4J-layout arrays (keys without the layer prefix)."""
+        w = check_shape(table["W"], tuple(self.W.shape), prefix + "W")
+        b = check_shape(table["b"], (1, self.b.shape[0]), prefix + "b")
+        with torch.no_grad():
+            self.W.copy_(w)
+            self.b.copy_(b.reshape(-1))
+
+    def param_types(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters grouped by DL4J parameter type."""
+        return {"W": [self.W], "b": [self.b]}
+
+    def weight_params(self) -> list[nn.Parameter]:
+        """The parameters l1 / l2 apply to (not biases)."""
+        return [self.W]
