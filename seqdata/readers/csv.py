@@ -23,6 +23,7 @@ line: it defines the format exactly and names file, line and column of the first
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -217,16 +218,16 @@ def _parse_bulk(bodies: list[bytes], dialect: _Dialect) -> tuple[np.ndarray, lis
     """Parse many files' data lines at once; ``None`` when anything is off.
 
     Accepts a subset of what :func:`_parse_precise` accepts, with the same values: the column
-    count comes from the first line and pyarrow rejects any row that differs; empty fields
-    become nulls, which are rejected here. Every line break ends a row for pyarrow, and a stray
-    ``\\r`` ends one more, so pyarrow can only find more rows than line breaks: equal totals mean
-    every file kept its own line count, which is how the rows are split back per file.
+    count comes from the first line and pyarrow rejects any row that differs, and any field
+    that is not a number, the empty field included (there are no null values). Every line
+    break ends a row for pyarrow, and a stray ``\\r`` ends one more, so pyarrow can only find
+    more rows than line breaks: equal totals mean every file kept its own line count, which is
+    how the rows are split back per file.
     """
-    delimiter = dialect.bulk_delimiter.encode()
     first = bodies[0]
     end = first.find(b"\n")
-    width = (first if end < 0 else first[:end]).count(delimiter) + 1
-    names = [f"c{j}" for j in range(width)]
+    width = (first if end < 0 else first[:end]).count(dialect.bulk_delimiter.encode()) + 1
+    names, parse_options, convert_options = _arrow_options(width, dialect.bulk_delimiter)
     joined = b"\n".join([*bodies, b""])  # one copy, ending in a line break
     # Lines per file: the line breaks of each body and the one after it. One vectorised
     # comparison and a count per file are three times faster than bytes.count per file.
@@ -244,17 +245,25 @@ def _parse_bulk(bodies: list[bytes], dialect: _Dialect) -> tuple[np.ndarray, lis
         table = pa_csv.read_csv(
             pa.py_buffer(joined),
             read_options=pa_csv.ReadOptions(column_names=names, block_size=block_size),
-            parse_options=pa_csv.ParseOptions(delimiter=dialect.bulk_delimiter, quote_char=False,
-                                              escape_char=False, ignore_empty_lines=False),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={n: pa.float64() for n in names}, null_values=[""],
-                true_values=[], false_values=[], strings_can_be_null=False,
-                quoted_strings_can_be_null=False))
+            parse_options=parse_options, convert_options=convert_options)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if table.num_rows != sum(counts) or any(c.null_count for c in table.columns):
+    if table.num_rows != sum(counts):
         return None
     return _rows_of(table), counts
+
+
+@functools.lru_cache(maxsize=64)
+def _arrow_options(width: int, delimiter: str
+                   ) -> tuple[list[str], pa_csv.ParseOptions, pa_csv.ConvertOptions]:
+    """Column names and pyarrow's options for ``width`` float64 columns: no quoting, no empty
+    lines skipped, no null values, no booleans. Cached: a batch's files share them."""
+    names = [f"c{j}" for j in range(width)]
+    return (names,
+            pa_csv.ParseOptions(delimiter=delimiter, quote_char=False, escape_char=False,
+                                ignore_empty_lines=False),
+            pa_csv.ConvertOptions(column_types={n: pa.float64() for n in names},
+                                  null_values=[], true_values=[], false_values=[]))
 
 
 def _block_size(n_bytes: int, longest_line: int) -> int:
