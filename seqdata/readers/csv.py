@@ -14,11 +14,12 @@
 >>> batch.lengths.tolist(), batch.values.shape, batch.first_lines.tolist()
 ([1, 2], (3, 2), [2, 2])
 
-How a batch is read (``load_ragged`` / ``load_sequences``): the files are read concurrently,
-their data lines are joined into one buffer per worker and parsed once by pyarrow's CSV parser,
-then split per file by line counts. Only when that fast parse fails, or a cheap check disagrees
-(rows per file, nulls), does :func:`_parse_precise` go through the files of that part line by
-line: it defines the format exactly and names file, line and column of the first problem.
+How a batch is read (``load_ragged`` / ``load_sequences``): the files are read (local ones one
+after another, URLs concurrently), their data lines are joined into one buffer and parsed by one
+call of pyarrow's CSV parser on its own threads, then split per file by line counts. Only when
+that fast parse fails, or its row count disagrees with the line breaks, does
+:func:`_parse_precise` go through the batch's files line by line: it defines the format exactly
+and names file, line and column of the first problem.
 """
 
 from __future__ import annotations
@@ -275,8 +276,8 @@ def _block_size(n_bytes: int, longest_line: int) -> int:
 def _rows_of(table: pa.Table) -> np.ndarray:
     """A null-free float64 table as a writable row-major ``[rows, columns]`` numpy array.
 
-    Arrow's ``to_tensor`` writes the rows in C++, three times faster than assigning numpy
-    columns, and ``np.asarray`` takes its buffer without a copy (pyarrow's own ``to_numpy``
+    Arrow's ``to_tensor`` (pyarrow >= 16) writes the rows in C++, three times faster than
+    assigning numpy columns, and ``np.asarray`` takes its buffer without a copy (pyarrow's own ``to_numpy``
     would import pandas on first use: a third of a second). ``combine_chunks`` costs nothing
     when the parse made one block, and one copy per column when it made several.
     """
