@@ -46,6 +46,7 @@ _NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
                      r"|nan|inf|infinity)", re.IGNORECASE | re.ASCII)
 # Below this, a block's fixed cost in pyarrow outweighs parsing it on one more thread.
 _MIN_BLOCK_SIZE = 1 << 16
+_MAX_BLOCK_SIZE = 1 << 30
 _WHITESPACE_RUNS = r"\s+"
 # Around fields of a regex dialect: what bytes.split() and pandas' whitespace separator skip.
 _ASCII_WHITESPACE = " \t\r\x0b\x0c"
@@ -269,8 +270,14 @@ def _arrow_options(width: int, delimiter: str
 
 def _block_size(n_bytes: int, longest_line: int) -> int:
     """About one block per pyarrow thread (each block has a fixed cost), never one that a line
-    of ``longest_line`` bytes (with its line break) cannot fit in."""
-    return max(_MIN_BLOCK_SIZE, n_bytes // pa.cpu_count()) + longest_line + 1
+    of ``longest_line`` bytes (with its line break) cannot fit in, and at most pyarrow's
+    limit (a 32-bit size): a longer line fails the bulk parse and goes to the precise one.
+
+    >>> _block_size(10, 5) == _MIN_BLOCK_SIZE + 6, _block_size(1 << 40, 5) == _MAX_BLOCK_SIZE
+    (True, True)
+    """
+    return min(max(_MIN_BLOCK_SIZE, n_bytes // pa.cpu_count()) + longest_line + 1,
+               _MAX_BLOCK_SIZE)
 
 
 def _rows_of(table: pa.Table) -> np.ndarray:
