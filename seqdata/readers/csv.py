@@ -284,9 +284,9 @@ def _rows_of(table: pa.Table) -> np.ndarray:
     """A null-free float64 table as a writable row-major ``[rows, columns]`` numpy array.
 
     Arrow's ``to_tensor`` (pyarrow >= 16) writes the rows in C++, three times faster than
-    assigning numpy columns, and ``np.asarray`` takes its buffer without a copy (pyarrow's own ``to_numpy``
-    would import pandas on first use: a third of a second). ``combine_chunks`` costs nothing
-    when the parse made one block, and one copy per column when it made several.
+    assigning numpy columns, and ``np.asarray`` takes its buffer without a copy (pyarrow's own
+    ``to_numpy`` would import pandas on first use: a third of a second). ``combine_chunks``
+    costs nothing when the parse made one block, and one copy per column when it made several.
     """
     batch = table.combine_chunks().to_batches()[0]
     return np.asarray(batch.to_tensor(row_major=True))

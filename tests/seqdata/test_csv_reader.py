@@ -202,7 +202,7 @@ def test_load_ragged_matches_load_sequences(tmp_path):
     assert batch.lengths.tolist() == [len(r.values) for r in records]
     assert batch.sources == [paths[i] for i in order] == [r.source for r in records]
     assert batch.first_lines.tolist() == [2] * len(order)
-    assert batch.values.flags.c_contiguous
+    assert batch.values.flags.c_contiguous and batch.values.flags.writeable
 
 
 def test_cursor_api(tmp_path):
