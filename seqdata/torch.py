@@ -2,7 +2,8 @@
 
 The only seqdata module that imports torch. The iterator already batches, pads and masks, so
 a ``DataLoader`` over :class:`SequenceIterableDataset` takes ``batch_size=None`` (no second
-collation); with ``num_workers=W`` each worker iterates its own shard.
+collation); with ``num_workers=W`` each worker iterates its own shard. With ``shuffle``, call
+``dataset.set_epoch(e)`` before each epoch of a DataLoader, as with ``DistributedSampler``.
 
 >>> from seqdata.readers.base import CollectionSequenceRecordReader
 >>> from seqdata.iterator import SequenceRecordReaderDataSetIterator
@@ -57,6 +58,12 @@ class SequenceIterableDataset(IterableDataset):
     stay in step. Items are dicts ``{"features", "labels", "features_mask", "labels_mask"}``
     of tensors (``None`` where the DataSet has ``None``), or tuples in that order with
     ``as_tuple=True``.
+
+    Epochs: :meth:`set_epoch` picks the shuffle order of the next ``iter()``, and each full
+    pass advances the epoch by one. Inside DataLoader workers a pass advances only the
+    worker's copy, which is discarded after the epoch (unless ``persistent_workers=True``), so
+    call ``dataset.set_epoch(e)`` before each epoch of a DataLoader, as with
+    ``DistributedSampler``; otherwise every epoch repeats the same order.
     """
 
     def __init__(self, iterator: Any, *, as_tuple: bool = False, rank: int | None = None,
@@ -71,6 +78,30 @@ class SequenceIterableDataset(IterableDataset):
         self.as_tuple = as_tuple
         self.rank = rank
         self.world_size = world_size
+        self._epoch = int(getattr(iterator, "epoch", 0))
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next ``iter()`` runs (it picks the shuffle order)."""
+        return self._epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next ``iter()`` run epoch ``epoch`` (as ``DistributedSampler.set_epoch``).
+
+        >>> from seqdata.readers.base import CollectionSequenceRecordReader
+        >>> from seqdata.iterator import SequenceRecordReaderDataSetIterator
+        >>> reader = CollectionSequenceRecordReader([[[float(i)]] for i in range(8)])
+        >>> it = SequenceRecordReaderDataSetIterator(reader, 1, -1, -1, shuffle=True, seed=1)
+        >>> ds = SequenceIterableDataset(it, rank=0, world_size=2)
+        >>> order = lambda: [int(b["features"]) for b in ds]
+        >>> first, second = order(), order()
+        >>> ds.set_epoch(0)
+        >>> first != second, order() == first, ds.epoch
+        (True, True, 1)
+        """
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise SeqDataError(f"epoch: expected an int >= 0, found {epoch!r}")
+        self._epoch = epoch
 
     def _distributed(self) -> tuple[int, int]:
         if self.rank is not None and self.world_size is not None:
@@ -87,5 +118,12 @@ class SequenceIterableDataset(IterableDataset):
         shards = world_size * workers
         it = self.iterator if shards == 1 else self.iterator.shard(rank * workers + worker,
                                                                    shards)
+        # NOTE [ Epochs of shards and worker copies ]
+        # A shard, and the iterator copy a DataLoader worker unpickles, is new for each pass:
+        # it cannot carry the epoch over from the last pass, so the epoch lives here and is
+        # handed to it. In a worker that does not persist, advancing it below is harmless (the
+        # copy is discarded); in a persistent one it keeps the worker's epochs moving.
+        it.set_epoch(self._epoch)
         for ds in it:
             yield to_tensors(ds, self.as_tuple)
+        self._epoch += 1

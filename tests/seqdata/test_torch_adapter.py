@@ -79,3 +79,39 @@ def test_arguments_are_checked():
         SequenceIterableDataset([1, 2, 3])
     with pytest.raises(SeqDataError, match="both rank and world_size"):
         SequenceIterableDataset(make_iterator(), rank=0)
+
+
+def shuffled_iterator():
+    return SequenceRecordReaderDataSetIterator(
+        CollectionSequenceRecordReader([np.full((1, 2), float(i)) for i in range(24)]),
+        CollectionSequenceRecordReader([[[i % 3]] for i in range(24)]), 2, 3,
+        shuffle=True, seed=1)
+
+
+def test_sharded_shuffle_changes_every_epoch_and_set_epoch_repeats_one():
+    ds = SequenceIterableDataset(shuffled_iterator(), rank=0, world_size=2)
+    epochs = [seen(ds) for _ in range(3)]
+    assert len({tuple(e) for e in epochs}) == 3
+    ds.set_epoch(1)
+    assert seen(ds) == epochs[1]
+    fresh = SequenceIterableDataset(shuffled_iterator(), rank=0, world_size=2)
+    fresh.set_epoch(2)
+    assert seen(fresh) == epochs[2]
+
+
+def test_dataloader_workers_follow_set_epoch():
+    ds = SequenceIterableDataset(shuffled_iterator())
+    loader = DataLoader(ds, batch_size=None, num_workers=2)
+    epochs = []
+    for e in range(2):
+        ds.set_epoch(e)
+        epochs.append(seen(loader))
+    assert epochs[0] != epochs[1]
+    assert sorted(epochs[0]) == sorted(epochs[1]) == list(range(24))
+    ds.set_epoch(0)
+    assert seen(loader) == epochs[0]
+
+
+def test_set_epoch_is_checked():
+    with pytest.raises(SeqDataError, match="epoch"):
+        SequenceIterableDataset(make_iterator()).set_epoch(-1)
