@@ -31,6 +31,7 @@ class ParseError(SeqDataError, ValueError):
                  column: int | None = None) -> None:
         where = _where(path, line, column)
         super().__init__(f"{where}: {message}" if where else message)
+        self.reason = message
         self.path = path
         self.line = line
         self.column = column

@@ -349,7 +349,7 @@ class SequenceRecordReaderDataSetIterator:
         shard starts at this iterator's current epoch and keeps its pre-processor and options.
         """
         world_size = _positive_int(world_size, "world_size")
-        rank = int(rank)
+        rank = _int(rank, "rank")
         if not 0 <= rank < world_size:
             raise SeqDataError(f"shard rank must be in [0, {world_size}), found {rank}")
         if self._world_size != 1:
@@ -506,7 +506,15 @@ class SequenceRecordReaderDataSetIterator:
         f_rows = as_rows(fb.values, int(np.sum(fb.lengths)))
         _check_width(f_rows, roles.n_columns, fb, self._features_reader, "feature")
         if self._labels_reader is not None:
-            lb = _load(self._labels_reader, indices)
+            try:
+                lb = _load(self._labels_reader, indices)
+            except LabelError:
+                raise
+            except ParseError as e:
+                if self._regression:
+                    raise
+                raise LabelError(f"cannot convert the class label to one-hot: {e.reason}",
+                                 e.path, e.line, e.column) from None
             l_rows = as_rows(lb.values, int(np.sum(lb.lengths)))
             _check_width(l_rows, roles.n_label_columns, lb, self._labels_reader, "label")
             label_column = 1

@@ -164,7 +164,7 @@ def _read_remote(location: str) -> bytes:
         try:
             with fsspec.open(location, "rb") as f:
                 return f.read()
-        except ValueError as e:  # fsspec: unknown protocol
+        except (ValueError, ImportError) as e:  # unknown protocol, or its driver is missing
             raise SeqDataError(f"{location}: no file system for this URL ({e})") from None
     info = fs.get_file_info(path)
     if info.type == pa_fs.FileType.NotFound:

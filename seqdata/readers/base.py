@@ -34,8 +34,9 @@ class SequenceRecord:
 class RaggedBatch:
     """Several sequences stacked along time: the form batch assembly works on.
 
-    ``values`` is ``[sum(lengths), ...]``: sequence ``i`` occupies rows
-    ``offsets[i] : offsets[i] + lengths[i]``. ``first_lines[i]`` is the 1-based source line of
+    ``values`` is ``[sum(lengths), ...]``: sequence ``i`` occupies the ``lengths[i]`` rows after
+    those of sequences ``0 .. i-1`` (:func:`seqdata.alignment.sequence_offsets`).
+    ``first_lines[i]`` is the 1-based source line of
     sequence ``i``'s step 0 (for error messages).
     """
 
@@ -43,10 +44,6 @@ class RaggedBatch:
     lengths: np.ndarray
     sources: list[str]
     first_lines: np.ndarray
-
-    @property
-    def offsets(self) -> np.ndarray:
-        return np.concatenate(([0], np.cumsum(self.lengths)[:-1])).astype(np.int64)
 
     @classmethod
     def from_records(cls, records: Sequence[SequenceRecord]) -> "RaggedBatch":
@@ -129,7 +126,12 @@ class CollectionSequenceRecordReader(SequenceRecordReader):
     def __init__(self, sequences: Sequence[object]) -> None:
         self._records = []
         for i, seq in enumerate(sequences):
-            arr = np.asarray(seq, dtype=np.float64)
+            try:
+                arr = np.asarray(seq, dtype=np.float64)
+            except (ValueError, TypeError) as e:
+                raise SeqDataError(f"sequence {i}: expected a [T, C] array of numbers with "
+                                   f"rows of one length, found {type(seq).__name__} ({e})"
+                                   ) from None
             if arr.ndim == 1:
                 arr = arr[:, None]
             if arr.ndim < 2 or arr.shape[0] == 0:
@@ -144,4 +146,9 @@ class CollectionSequenceRecordReader(SequenceRecordReader):
         return len(self._records)
 
     def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+        n = len(self._records)
+        for i in indices:
+            if not -n <= i < n:
+                raise SeqDataError(f"sequence index {i} out of range: the reader holds {n} "
+                                   "sequences")
         return [self._records[i] for i in indices]

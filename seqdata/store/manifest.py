@@ -96,4 +96,9 @@ def loads(text: str, where: str) -> dict[str, Any]:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise StoreError(f"{where}: expected store format version {FORMAT_VERSION}, "
                          f"found {manifest.get('format_version')!r}")
+    for key, kind in (("num_sequences", int), ("columns", dict), ("parts", list),
+                      ("skipped", list)):
+        if not isinstance(manifest.get(key), kind):
+            raise StoreError(f"{where}: expected key {key!r} holding a {kind.__name__}, "
+                             f"found {manifest.get(key)!r}")
     return manifest

@@ -92,7 +92,7 @@ class SequenceStore:
         try:
             with self._fs.open_input_stream(posixpath.join(self._root, mf.MANIFEST_NAME)) as f:
                 text = f.read().decode("utf-8")
-        except (FileNotFoundError, OSError) as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise StoreError(f"{self.path}: expected a seqdata store (a directory with "
                              f"{mf.MANIFEST_NAME}), found none ({e})") from None
         self.manifest: dict[str, Any] = mf.loads(text, where)

@@ -299,8 +299,8 @@ LABEL_FAULTS = [
      "cannot convert label inf to one-hot"),
     ("second-step-of-a-label-sequence", ["class\n0\n", "class\n1\n", "class\n1\n7\n"], 1,
      LabelError, 2, 3, 1, "cannot convert label 7 to one-hot"),
-    ("non-numeric-label", ["0\n", "cat\n", "2\n"], 0, ParseError, 1, 1, 1,
-     "expected a number, found 'cat'"),
+    ("non-numeric-label", ["0\n", "cat\n", "2\n"], 0, LabelError, 1, 1, 1,
+     "cannot convert the class label to one-hot: expected a number, found 'cat'"),
     ("two-columns-in-classification", ["0,1\n", "1,1\n", "2,0\n"], 0, LabelError, 0, 1, 2,
      "expected one label column"),
 ]
