@@ -37,9 +37,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from seqdata.errors import AlignmentError, MissingFilesError, ParseError, SeqDataError, StoreError
+from seqdata.readers._files import local_path, read_bytes
 from seqdata.readers.base import RaggedBatch, SequenceRecordReader
 from seqdata.store import manifest as mf
-from seqdata.store.reader import SequenceStore, resolve
+from seqdata.store.reader import SequenceStore
 from seqdata.store.writer import sequences_table, write_part
 
 ON_ERROR = ("raise", "skip")
@@ -74,6 +75,29 @@ def _is_store(path: str) -> bool:
 
 
 @contextlib.contextmanager
+def _os_errors(path: str, action: str) -> Iterator[None]:
+    """Map an ``OSError`` of the body to a :class:`StoreError` naming ``path`` and the cause.
+
+    >>> with _os_errors("/x/st", "create its temporary directory"):
+    ...     raise PermissionError(13, "Permission denied", "/x")
+    Traceback (most recent call last):
+    ...
+    seqdata.errors.StoreError: /x/st: cannot create its temporary directory: Permission denied: '/x'
+    """
+    try:
+        yield
+    except OSError as e:
+        if isinstance(e, (FileExistsError, NotADirectoryError)) and e.filename is not None \
+                and os.path.lexists(e.filename) and not os.path.isdir(e.filename):
+            cause = f"expected a directory at {e.filename}, found a file"
+        elif e.strerror and e.filename is not None:
+            cause = f"{e.strerror}: {e.filename!r}"
+        else:
+            cause = str(e)
+        raise StoreError(f"{path}: cannot {action}: {cause}") from None
+
+
+@contextlib.contextmanager
 def atomic_directory(out: str, overwrite: bool = False) -> Iterator[str]:
     """Yield a fresh temporary sibling of ``out``; rename it to ``out`` if the body succeeds.
 
@@ -96,25 +120,27 @@ def atomic_directory(out: str, overwrite: bool = False) -> Iterator[str]:
                              "empty directory, found other content")
 
     check()
-    os.makedirs(parent, exist_ok=True)
-    _remove_stale(parent, name)
     tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.mkdir(tmp)
+    with _os_errors(out, "create its temporary directory"):
+        os.makedirs(parent, exist_ok=True)
+        _remove_stale(parent, name)
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.mkdir(tmp)
     try:
         yield tmp
         check()
-        if os.path.lexists(out):
-            # NOTE [ Replacing a store ]
-            # A directory cannot be renamed over a non-empty one, so the old store is moved
-            # aside first. Between the two renames the output path is briefly absent, never
-            # partial.
-            old = os.path.join(parent, f".{name}.old-{os.getpid()}")
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
+        with _os_errors(out, "move the finished store into place"):
+            if os.path.lexists(out):
+                # NOTE [ Replacing a store ]
+                # A directory cannot be renamed over a non-empty one, so the old store is
+                # moved aside first. Between the two renames the output path is briefly
+                # absent, never partial.
+                old = os.path.join(parent, f".{name}.old-{os.getpid()}")
+                os.rename(out, old)
+                os.rename(tmp, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -155,13 +181,9 @@ class _Part:
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _read_bytes(path: str) -> bytes:
-    if "://" not in path:
-        with open(path, "rb") as f:
-            return f.read()
-    fs, inner = resolve(path)
-    with fs.open_input_stream(inner) as f:
-        return f.read()
+def _file_digest(location: str) -> str:
+    """The sha256 of a file, read as the readers read it (errors are SeqDataErrors)."""
+    return mf.file_sha256(read_bytes(location, local_path(location)))
 
 
 def read_csv_batch(paths: Sequence[str], skip_lines: int, delimiter: str) -> RaggedBatch:
@@ -222,8 +244,8 @@ def _convert_chunk(chunk: _Chunk) -> _Part:
         features = _concat([f for f, _ in singles])
         labels = None if singles[0][1] is None else _concat([lb for _, lb in singles])
 
-    digests = [mf.file_sha256(_read_bytes(chunk.feature_paths[i])) for i in positions]
-    label_digests = ([mf.file_sha256(_read_bytes(chunk.label_paths[i])) for i in positions]
+    digests = [_file_digest(chunk.feature_paths[i]) for i in positions]
+    label_digests = ([_file_digest(chunk.label_paths[i]) for i in positions]
                      if chunk.label_paths is not None else [])
     table = sequences_table(np.array([chunk.ids[i] for i in positions]), features, labels,
                             digests, label_digests if labels is not None else None)
@@ -483,13 +505,14 @@ def export(store: SequenceStore | str | os.PathLike[str], out_dir: str | os.Path
     written: list[str] = []
     for role in store.roles:
         directory = os.path.join(os.fspath(out_dir), role)
-        os.makedirs(directory, exist_ok=True)
+        with _os_errors(directory, "create the export directory"):
+            os.makedirs(directory, exist_ok=True)
         reader = store.reader(role)
         for start in range(0, len(reader), _EXPORT_CHUNK):
             batch = reader.load_ragged(range(start, min(start + _EXPORT_CHUNK, len(reader))))
             for i, block in enumerate(_csv_blocks(batch.values, batch.lengths), start):
                 path = os.path.join(directory, pattern % i)
-                with open(path, "wb") as f:
+                with _os_errors(path, "write the file"), open(path, "wb") as f:
                     f.write(block)
                 written.append(path)
     return written

@@ -167,3 +167,36 @@ def test_stale_temporary_directory_is_removed(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["f", "store"]
     manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
     assert manifest["num_sequences"] == 1
+
+
+def test_unusable_output_paths_raise_store_errors(tmp_path):
+    paths = write_texts(tmp_path / "f", ["1,2\n"])
+    (tmp_path / "afile").write_text("not a directory")
+    with pytest.raises(StoreError, match=r"afile.*found a file"):
+        convert(paths, tmp_path / "afile" / "st", progress=False)
+    with pytest.raises(StoreError, match=r"afile.*found a file"):
+        write_store(CollectionSequenceRecordReader([[[1.0]]]), tmp_path / "afile" / "st")
+    store = convert(paths, tmp_path / "st", progress=False)
+    (tmp_path / "dx").mkdir()
+    (tmp_path / "dx" / "features").write_text("in the way")
+    with pytest.raises(StoreError, match=r"dx/features.*found a file"):
+        export(store, tmp_path / "dx")
+    (tmp_path / "dy" / "features" / "seq_0.csv").mkdir(parents=True)
+    with pytest.raises(StoreError, match=r"seq_0\.csv: cannot write"):
+        export(store, tmp_path / "dy")
+
+
+def test_file_removed_after_parsing_is_a_seqdata_error(tmp_path, monkeypatch):
+    paths = write_texts(tmp_path / "f", ["1,2\n", "3,4\n"])
+    parse = convert_module.read_csv_batch
+
+    def parse_then_remove(batch_paths, *args):
+        batch = parse(batch_paths, *args)
+        if len(batch_paths) == len(paths):    # the chunk's parse, not the column probe
+            os.remove(paths[1])
+        return batch
+
+    monkeypatch.setattr(convert_module, "read_csv_batch", parse_then_remove)
+    with pytest.raises(MissingFilesError, match=r"1\.csv"):
+        convert(paths, tmp_path / "st", progress=False, workers=1)
+    assert not (tmp_path / "st").exists()
