@@ -78,11 +78,11 @@ def _is_store(path: str) -> bool:
 def _os_errors(path: str, action: str) -> Iterator[None]:
     """Map an ``OSError`` of the body to a :class:`StoreError` naming ``path`` and the cause.
 
-    >>> with _os_errors("/x/st", "create its temporary directory"):
+    >>> with _os_errors("/x/st", "create it"):
     ...     raise PermissionError(13, "Permission denied", "/x")
     Traceback (most recent call last):
     ...
-    seqdata.errors.StoreError: /x/st: cannot create its temporary directory: Permission denied: '/x'
+    seqdata.errors.StoreError: /x/st: cannot create it: Permission denied: '/x'
     """
     try:
         yield
