@@ -69,6 +69,10 @@ def save_network(net: MultiLayerNetwork, path: str | os.PathLike, save_updater: 
                 state = {str(i): {"prevAct": h.cpu(), "prevMem": c.cpu()}
                          for i, (h, c) in net._rnn_state.items()}
                 zf.writestr("rnn_state.pt", _torch_bytes(state))
+        # mkstemp makes the file 0600; a saved model gets the permissions of any new file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
         os.replace(tmp_name, target)
     except OSError as e:
         Path(tmp_name).unlink(missing_ok=True)

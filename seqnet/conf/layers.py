@@ -54,6 +54,10 @@ class Layer:
             if value is not None and value < 0:
                 raise ConfigurationError(
                     f"{type(self).__name__}.{key}: expected >= 0, found {value}")
+        threshold = self.gradient_normalization_threshold
+        if threshold is not None and not threshold > 0:
+            raise ConfigurationError(f"{type(self).__name__}.gradient_normalization_threshold: "
+                                     f"expected > 0, found {threshold}")
 
 
 @config

@@ -67,6 +67,10 @@ class MultiLayerConfiguration:
             if getattr(self, key) < 0:
                 raise ConfigurationError(
                     f"MultiLayerConfiguration.{key}: expected >= 0, found {getattr(self, key)}")
+        if not self.gradient_normalization_threshold > 0:
+            raise ConfigurationError(
+                "MultiLayerConfiguration.gradient_normalization_threshold: expected > 0, found "
+                f"{self.gradient_normalization_threshold}")
         if self.backprop_type == BackpropType.TRUNCATED_BPTT:
             k1, k2 = self.tbptt_forward_length, self.tbptt_backward_length
             if k1 < 1 or k2 < 1:

@@ -27,6 +27,17 @@ class Updater:
         if not self.learning_rate > 0:
             raise ConfigurationError(
                 f"{type(self).__name__}.learning_rate: expected > 0, found {self.learning_rate}")
+        # Checked here rather than left to torch, whose ValueError would surface at fit time.
+        for key in ("beta1", "beta2", "rms_decay"):
+            value = getattr(self, key, 0.0)
+            if not 0 <= value < 1:
+                raise ConfigurationError(
+                    f"{type(self).__name__}.{key}: expected in [0, 1), found {value}")
+        for key in ("epsilon", "momentum"):
+            value = getattr(self, key, 0.0)
+            if not value >= 0:
+                raise ConfigurationError(
+                    f"{type(self).__name__}.{key}: expected >= 0, found {value}")
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         """Return a torch optimiser over ``params`` with this updater's hyper-parameters."""

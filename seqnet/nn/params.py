@@ -17,7 +17,14 @@ def check_shape(value: Any, shape: tuple[int, ...], key: str) -> torch.Tensor:
     >>> check_shape(np.zeros((1, 3)), (1, 3), "0_b").shape
     torch.Size([1, 3])
     """
-    tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    else:
+        array = np.asarray(value)
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise ConfigurationError(f"param_table[{key!r}]: expected an array of numbers, "
+                                     f"found dtype {array.dtype}")
+        tensor = torch.as_tensor(array)
     if tuple(tensor.shape) != tuple(shape):
         raise ConfigurationError(
             f"param_table[{key!r}]: expected shape {list(shape)}, found {list(tensor.shape)}")

@@ -77,6 +77,8 @@ def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32)
     for ds in it:
         mask = ds.features_mask
         out = np.asarray(net.output(ds.features, features_mask=mask))
+        if out.ndim == 2:  # LastTimeStep / OutputLayer: one prediction per sequence
+            out, mask = out[:, :, None], None
         n, _, t = out.shape
         real = np.full(n, t, dtype=np.int64) if mask is None else \
             np.asarray(mask).sum(axis=1).astype(np.int64)

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from seqnet import distributed
-from seqnet.errors import ConfigurationError, StateError, TrainingError
+from seqnet.errors import ConfigurationError, StateError
 from seqnet.workflow import plots
 from seqnet.workflow.build import build_configuration
 from seqnet.workflow.data import RunData, load_run_data
@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 OUTPUT_FILES = ("config.toml", "checkpoints", "model.zip", "best.zip", "state.json",
                 "metrics.jsonl", "loss.png", "confusion.png")
 STATE_VERSION = 1
+# What --resume reads from state.json.
+_STATE_KEYS = ("epoch", "history", "best_epoch", "best_value", "bad_epochs", "stopped_early",
+               "rng", "checkpoint")
 PLOT_INTERVAL_S = 30.0
 
 # NOTE [ Why a resumed run ends where an uninterrupted one would ]
@@ -207,10 +210,19 @@ class Trainer:
                 raise ConfigurationError(
                     f"{self.out}: --resume needs the run file the run started with; these keys "
                     f"differ from {self.out / 'config.toml'}: {', '.join(changed)}")
-            state = json.loads(state_path.read_text(encoding="utf-8"))
-            if state.get("version") != STATE_VERSION:
+            try:
+                state = json.loads(state_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise StateError(f"{state_path}: cannot resume: expected the run's JSON state, "
+                                 f"found an unreadable file ({e})") from None
+            if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+                found = state.get("version") if isinstance(state, dict) else state
                 raise StateError(f"{state_path}: expected state version {STATE_VERSION}, "
-                                 f"found {state.get('version')!r}")
+                                 f"found {found!r}")
+            missing = [k for k in _STATE_KEYS if k not in state]
+            if missing:
+                raise StateError(f"{state_path}: cannot resume: expected every key of a run "
+                                 f"state, found no {', '.join(missing)}")
             if distributed.is_writer():
                 _atomic_write_text(self.out / "config.toml", dump_toml(resolved))
             return state
@@ -257,11 +269,7 @@ class Trainer:
                   unit="batch", leave=False, disable=not show) as bar:
             for ds in it:
                 net.fit(ds)
-                score = float(net.score())
-                if not math.isfinite(score):
-                    raise TrainingError(f"epoch {epoch + 1}: the score became {score} after "
-                                        f"{net.iteration_count} updates; lower the learning "
-                                        "rate or clip gradients")
+                score = float(net.score())   # fit() already refused a non-finite one
                 n = ds.num_examples()
                 total += score * n
                 count += n

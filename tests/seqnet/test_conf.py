@@ -97,6 +97,21 @@ def test_constructor_arguments_are_checked():
               backprop_type=BackpropType.TRUNCATED_BPTT)
     assert DenseLayer(n_out=2, activation="TANH").activation is Activation.TANH
     assert Adam(0.1).learning_rate == 0.1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Adam(1e-3, beta1=1.5), r"Adam.beta1: expected in \[0, 1\), found 1.5"),
+    (lambda: RmsProp(0.1, rms_decay=-1.0), r"RmsProp.rms_decay: expected in \[0, 1\)"),
+    (lambda: Nesterovs(0.1, momentum=-1.0), "Nesterovs.momentum: expected >= 0"),
+    (lambda: GravesLSTM(n_out=2, gradient_normalization_threshold=0.0),
+     "GravesLSTM.gradient_normalization_threshold: expected > 0"),
+    # A negative clipping threshold would clamp every gradient element to -threshold.
+    (lambda: _conf(gradient_normalization_threshold=-1.0),
+     "MultiLayerConfiguration.gradient_normalization_threshold: expected > 0, found -1.0"),
+])
+def test_hyper_parameters_out_of_range_are_refused_at_construction(make, message):
+    with pytest.raises(ConfigurationError, match=message):
+        make()
     assert _conf().weight_init is WeightInit.XAVIER
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch
 from seqdata.dataset import DataSet
 from seqnet.conf.layers import LSTM, GravesLSTM, RnnOutputLayer
 from seqnet.conf.updaters import Adam
-from seqnet.errors import ModelFileError
+from seqnet.errors import ConfigurationError, ModelFileError
 from seqnet.network import MultiLayerNetwork
 from tests.seqnet._nets import make_net, one_hot_steps
 
@@ -166,3 +168,23 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         net.save(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip"]
+
+
+def test_a_saved_model_has_the_permissions_of_any_new_file(tmp_path):
+    # The temporary file behind the atomic save is created 0600; a model must stay readable
+    # by whoever may read the folder's other new files (a serving user, a group).
+    old = os.umask(0o022)
+    try:
+        make_net([GravesLSTM(n_in=2, n_out=3), RnnOutputLayer(n_out=2)]).save(tmp_path / "m.zip")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.zip").st_mode) == 0o644
+
+
+def test_set_param_table_refuses_values_that_are_not_numbers():
+    net = make_net([GravesLSTM(n_in=2, n_out=3), RnnOutputLayer(n_out=2)])
+    table = net.param_table()
+    table["0_b"] = np.full(table["0_b"].shape, "a")
+    with pytest.raises(ConfigurationError, match=r"param_table\['0_b'\]: expected an array of "
+                                                 r"numbers, found dtype <U1"):
+        net.set_param_table(table)

@@ -191,6 +191,20 @@ def test_resume_refuses_a_changed_run_file_and_a_missing_run(tmp_path):
     assert train(load_run_config(run), resume=True).epochs_completed == 2
 
 
+def test_resume_names_a_damaged_state_file(tmp_path):
+    run = write_run_file(tmp_path, epochs=1)
+    train(load_run_config(run))
+    state = tmp_path / "out" / "state.json"
+    good = json.loads(state.read_text())
+    state.write_text("{not json")
+    with pytest.raises(StateError, match=r"state\.json: cannot resume: .*unreadable"):
+        train(load_run_config(run), resume=True)
+    del good["checkpoint"]
+    state.write_text(json.dumps(good))
+    with pytest.raises(StateError, match="found no checkpoint"):
+        train(load_run_config(run), resume=True)
+
+
 def test_early_stopping_stops_after_patience_epochs_without_improvement(tmp_path):
     # A learning rate this small leaves the metric unchanged after the first epoch.
     run = write_run_file(tmp_path, epochs=10, validation=True,
