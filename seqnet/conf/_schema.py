@@ -199,6 +199,9 @@ def from_dict(data: dict[str, Any], base: type[T], where: str = "configuration")
     """
     if not isinstance(data, dict):
         raise _mismatch(where, base.__name__, data)
+    if "@class" not in data and base.__name__ not in _REGISTRY:
+        raise ConfigurationError(f"{where}: expected a '@class' key (`type` in a run file) "
+                                 f"naming a {base.__name__} class, found none")
     name = data.get("@class", base.__name__)
     cls = _REGISTRY.get(name)
     if cls is None or not issubclass(cls, base):

@@ -24,25 +24,34 @@ import json
 import re
 from typing import Any
 
-from seqnet.conf import updaters as _updaters
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.errors import ConfigurationError
 from seqnet.workflow.run_config import NetworkConfig
 
 _UPDATERS = {name.lower(): name for name in
-             ("Sgd", "Adam", "Nadam", "RmsProp", "Nesterovs", "AdaGrad")
-             if hasattr(_updaters, name)}
+             ("Sgd", "Adam", "Nadam", "RmsProp", "Nesterovs", "AdaGrad")}
 
 
 def _with_class(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """``type`` becomes ``"@class"``, in nested tables too (a layer's own ``updater``, the
+    layer that ``LastTimeStep`` wraps)."""
     if "type" not in table:
         raise ConfigurationError(f"{where}.type: required key is missing")
-    out = {k: v for k, v in table.items() if k != "type"}
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "updater" and isinstance(value, dict):
+            out[key] = _updater(value, f"{where}.updater")
+        elif isinstance(value, dict) and "type" in value:
+            out[key] = _with_class(value, f"{where}.{key}")
+        elif key != "type":
+            out[key] = value
     out["@class"] = table["type"]
     return out
 
 
 def _updater(table: dict[str, Any], where: str) -> dict[str, Any]:
+    if "type" not in table:
+        raise ConfigurationError(f"{where}.type: required key is missing")
     name = _UPDATERS.get(str(table["type"]).lower())
     if name is None:
         raise ConfigurationError(f"{where}.type: expected one of "
