@@ -19,8 +19,17 @@ from seqdata.errors import (
     SplitError,
     StoreError,
 )
-from seqdata.iterator import AlignmentMode, ExampleMetaData, SequenceRecordReaderDataSetIterator
-from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize
+from seqdata.iterator import (
+    AlignmentMode,
+    DataSetPreProcessor,
+    ExampleMetaData,
+    SequenceRecordReaderDataSetIterator,
+)
+from seqdata.normalizers import (
+    NormalizerMinMaxScaler,
+    NormalizerStandardize,
+    normalizer_from_dict,
+)
 from seqdata.readers.base import (
     CollectionSequenceRecordReader,
     RaggedBatch,
@@ -30,7 +39,7 @@ from seqdata.readers.base import (
 from seqdata.readers.csv import CSVSequenceRecordReader
 from seqdata.readers.npy import NpySequenceRecordReader
 from seqdata.splits import FileSplit, InputSplit, ListSplit, NumberedFileInputSplit
-from seqdata.store.reader import SequenceStore
+from seqdata.store.reader import SequenceStore, StoreSequenceRecordReader
 
 __all__ = [
     "AlignmentError",
@@ -38,6 +47,7 @@ __all__ = [
     "CSVSequenceRecordReader",
     "CollectionSequenceRecordReader",
     "DataSet",
+    "DataSetPreProcessor",
     "ExampleMetaData",
     "FileSplit",
     "InputSplit",
@@ -57,4 +67,6 @@ __all__ = [
     "SequenceStore",
     "SplitError",
     "StoreError",
+    "StoreSequenceRecordReader",
+    "normalizer_from_dict",
 ]
