@@ -499,11 +499,13 @@ def _rows(preout: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | Non
         rows = preout.permute(0, 2, 1).reshape(-1, n_out)
         row_labels = labels.permute(0, 2, 1).reshape(-1, n_out)
         return rows, row_labels, None if weight is None else weight.reshape(-1)
+    given = list(labels.shape)
     if labels.dim() == 3:
         labels = labels.permute(0, 2, 1).reshape(-1, labels.shape[1])
     if labels.shape != preout.shape:
-        raise SeqNetError(f"labels: expected shape {list(preout.shape)}, found "
-                          f"{list(labels.shape)}")
+        hint = (" (a [N, nOut] output, as after LastTimeStep or an OutputLayer, takes [N, nOut] "
+                "labels; per-step labels need an RnnOutputLayer)" if len(given) == 3 else "")
+        raise SeqNetError(f"labels: expected shape {list(preout.shape)}, found {given}{hint}")
     if weight is not None:
         weight = weight.reshape(-1)
         if weight.shape[0] != preout.shape[0]:
