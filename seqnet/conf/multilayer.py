@@ -80,7 +80,8 @@ class MultiLayerConfiguration:
                 raise ConfigurationError(
                     f"tbptt_backward_length: expected <= tbptt_forward_length ({k1}), found {k2}")
             bidirectional = [i for i, layer in enumerate(self.layers)
-                             if isinstance(layer, GravesBidirectionalLSTM)]
+                             if isinstance(layer.layer if isinstance(layer, LastTimeStep)
+                                           else layer, GravesBidirectionalLSTM)]
             if bidirectional:
                 raise ConfigurationError(
                     f"layers[{bidirectional[0]}]: GravesBidirectionalLSTM needs the whole "

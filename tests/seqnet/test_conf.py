@@ -95,6 +95,9 @@ def test_constructor_arguments_are_checked():
     with pytest.raises(ConfigurationError, match="GravesBidirectionalLSTM.*TRUNCATED_BPTT"):
         _conf(layers=[GravesBidirectionalLSTM(n_in=2, n_out=3), RnnOutputLayer(n_out=2)],
               backprop_type=BackpropType.TRUNCATED_BPTT)
+    with pytest.raises(ConfigurationError, match="GravesBidirectionalLSTM.*TRUNCATED_BPTT"):
+        _conf(layers=[LastTimeStep(GravesBidirectionalLSTM(n_in=2, n_out=3)),
+                      OutputLayer(n_out=2)], backprop_type=BackpropType.TRUNCATED_BPTT)
     assert DenseLayer(n_out=2, activation="TANH").activation is Activation.TANH
     assert Adam(0.1).learning_rate == 0.1
 
