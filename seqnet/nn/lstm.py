@@ -69,7 +69,9 @@ class LSTMModule(nn.Module):
         n_in, hid = conf.n_in, conf.n_out
         assert n_in is not None and hid is not None
         self.hidden = hid
-        self.lstm = nn.LSTM(n_in, hid, dtype=dtype)
+        # Built on the meta device: nn.LSTM's own initialisation would draw from the global
+        # torch RNG, and every value is overwritten from the seeded generator below anyway.
+        self.lstm = nn.LSTM(n_in, hid, dtype=dtype, device="meta").to_empty(device="cpu")
         # nn.LSTM has two biases; DL4J has one. bias_hh stays 0 and frozen so that the
         # trainable parameters (and num_params) are exactly DL4J's.
         self.lstm.bias_hh_l0.requires_grad_(False)

@@ -91,3 +91,17 @@ def test_single_step_path_equals_reference():
         torch.testing.assert_close(y, y_ref)
         torch.testing.assert_close(h, h_ref)
         torch.testing.assert_close(c, c_ref)
+
+
+def test_init_leaves_the_global_torch_rng_alone():
+    # A seeded configuration draws only from its own generator, whatever the layer kind.
+    from seqnet.conf.layers import LSTM, RnnOutputLayer
+    from seqnet.conf.multilayer import MultiLayerConfiguration
+    from seqnet.network import MultiLayerNetwork
+
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    net = MultiLayerNetwork(MultiLayerConfiguration(
+        layers=[LSTM(n_in=3, n_out=4), RnnOutputLayer(n_out=2)], seed=3))
+    net.init()
+    assert torch.equal(torch.get_rng_state(), before)
