@@ -43,6 +43,15 @@ class Layer:
     gradient_normalization_threshold: float | None = None
     name: str | None = None
 
+    def underlying(self) -> Layer:
+        """The layer that does the work: the wrapped layer for a wrapper (DL4J's
+        ``getUnderlying``), the layer itself otherwise.
+
+        >>> LastTimeStep(GravesLSTM(n_in=2, n_out=3)).underlying().n_out
+        3
+        """
+        return self
+
     def _validate(self) -> None:
         for key in ("n_in", "n_out"):
             value = getattr(self, key)
@@ -61,7 +70,9 @@ class Layer:
 
 
 @config
-class _BaseLSTM(Layer):
+class BaseLSTM(Layer):
+    """What every LSTM variant shares: activations and the forget-gate bias."""
+
     input_kind: ClassVar[str] = "rnn"
     output_kind: ClassVar[str] = "rnn"
     recurrent: ClassVar[bool] = True
@@ -79,12 +90,12 @@ class _BaseLSTM(Layer):
 
 
 @config
-class GravesLSTM(_BaseLSTM):
+class GravesLSTM(BaseLSTM):
     """LSTM with peephole connections (Graves 2013), DL4J's ``GravesLSTM``."""
 
 
 @config
-class LSTM(_BaseLSTM):
+class LSTM(BaseLSTM):
     """LSTM without peepholes, run on ``torch.nn.LSTM`` (cuDNN on a GPU).
 
     ``torch.nn.LSTM`` fixes tanh and sigmoid, so those are the only activations accepted.
@@ -100,7 +111,7 @@ class LSTM(_BaseLSTM):
 
 
 @config
-class GravesBidirectionalLSTM(_BaseLSTM):
+class GravesBidirectionalLSTM(BaseLSTM):
     """Two GravesLSTMs, one over reversed time; the output is their sum (no time-stepping)."""
 
 
@@ -175,8 +186,11 @@ class LastTimeStep(Layer):
 
     layer: Layer | None = None
 
+    def underlying(self) -> Layer:
+        return self.layer if self.layer is not None else self
+
     def _validate(self) -> None:
-        if self.layer is None or not isinstance(self.layer, _BaseLSTM):
+        if self.layer is None or not isinstance(self.layer, BaseLSTM):
             raise ConfigurationError(
                 f"LastTimeStep.layer: expected a recurrent layer, found {self.layer!r}")
 

@@ -18,7 +18,7 @@ from typing import Any
 from seqnet.conf._schema import config, from_dict, to_dict
 from seqnet.conf.enums import BackpropType, GradientNormalization, WeightInit
 from seqnet.conf.input_type import InputType
-from seqnet.conf.layers import GravesBidirectionalLSTM, LastTimeStep, Layer, SubsamplingLayer
+from seqnet.conf.layers import GravesBidirectionalLSTM, Layer, SubsamplingLayer
 from seqnet.conf.preprocessors import (
     CnnToFeedForwardPreProcessor,
     CnnToRnnPreProcessor,
@@ -80,8 +80,7 @@ class MultiLayerConfiguration:
                 raise ConfigurationError(
                     f"tbptt_backward_length: expected <= tbptt_forward_length ({k1}), found {k2}")
             bidirectional = [i for i, layer in enumerate(self.layers)
-                             if isinstance(layer.layer if isinstance(layer, LastTimeStep)
-                                           else layer, GravesBidirectionalLSTM)]
+                             if isinstance(layer.underlying(), GravesBidirectionalLSTM)]
             if bidirectional:
                 raise ConfigurationError(
                     f"layers[{bidirectional[0]}]: GravesBidirectionalLSTM needs the whole "
@@ -93,6 +92,23 @@ class MultiLayerConfiguration:
         # Copies: filling in n_in must not change the layer objects the caller holds.
         self.layers = [copy.deepcopy(layer) for layer in self.layers]
         self._preprocessors = _resolve(self.layers, self.input_preprocessors, self.input_type)
+
+    def layer_setting(self, index: int, key: str) -> Any:
+        """Setting ``key`` of layer ``index`` as DL4J resolves it: the layer's own value (a
+        wrapped layer's before its wrapper's), else this configuration's default.
+
+        >>> from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
+        >>> conf = MultiLayerConfiguration(layers=[GravesLSTM(n_in=2, n_out=3, l2=0.5),
+        ...                                        RnnOutputLayer(n_out=2)], l2=0.1)
+        >>> conf.layer_setting(0, "l2"), conf.layer_setting(1, "l2")
+        (0.5, 0.1)
+        """
+        layer = self.layers[index]
+        for candidate in (layer.underlying(), layer):
+            value = getattr(candidate, key)
+            if value is not None:
+                return value
+        return getattr(self, key)
 
     def preprocessor(self, index: int) -> InputPreProcessor | None:
         """The preprocessor applied before layer ``index`` (explicit or automatic), if any."""
@@ -124,8 +140,7 @@ def _resolve(layers: list[Layer], explicit: dict[int, InputPreProcessor],
     current = input_type
     effective: dict[int, InputPreProcessor] = {}
     for i, layer in enumerate(layers):
-        inner = layer.layer if isinstance(layer, LastTimeStep) else layer
-        assert inner is not None
+        inner = layer.underlying()
         pre = explicit.get(i)
         if pre is None and current is not None:
             pre = _automatic(current, layer, i)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from seqnet.conf.enums import Activation, WeightInit
-from seqnet.conf.layers import _BaseLSTM
+from seqnet.conf.layers import BaseLSTM
 from seqnet.nn.activations import activation_fn
 from seqnet.nn.init import init_weight
 from seqnet.nn.params import as_numpy, check_shape
@@ -442,7 +442,7 @@ def _tanh(x: torch.Tensor) -> torch.Tensor:
 class GravesLSTMModule(nn.Module):
     """One Graves LSTM layer on ``[N, nIn, T]`` inputs, returning ``[N, H, T]`` and (h, c)."""
 
-    def __init__(self, conf: _BaseLSTM, dtype: torch.dtype, generator: torch.Generator,
+    def __init__(self, conf: BaseLSTM, dtype: torch.dtype, generator: torch.Generator,
                  weight_init: WeightInit = WeightInit.XAVIER) -> None:
         super().__init__()
         n_in, hid = conf.n_in, conf.n_out

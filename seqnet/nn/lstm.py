@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqnet.conf.enums import WeightInit
-from seqnet.conf.layers import _BaseLSTM
+from seqnet.conf.layers import BaseLSTM
 from seqnet.nn.init import init_weight
 from seqnet.nn.params import as_numpy, check_shape
 
@@ -63,7 +63,7 @@ def mask_runs(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 class LSTMModule(nn.Module):
     """An ``LSTM`` layer: ``[N, nIn, T]`` -> ``[N, H, T]`` and the final (h, c)."""
 
-    def __init__(self, conf: _BaseLSTM, dtype: torch.dtype, generator: torch.Generator,
+    def __init__(self, conf: BaseLSTM, dtype: torch.dtype, generator: torch.Generator,
                  weight_init: WeightInit = WeightInit.XAVIER) -> None:
         super().__init__()
         n_in, hid = conf.n_in, conf.n_out
