@@ -40,15 +40,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqnet._tensors import like, to_tensor
+from seqnet import distributed
 from seqnet.conf.layers import GravesBidirectionalLSTM, LastTimeStep, Layer, OutputLayer
 from seqnet.conf.multilayer import MultiLayerConfiguration
-from seqnet.errors import ConfigurationError, SeqNetError, StateError
+from seqnet.errors import ConfigurationError, ModelFileError, SeqNetError, StateError
+from seqnet.evaluation import Evaluation, RegressionEvaluation
+from seqnet.nn.base import State
 from seqnet.nn.build import build_module
 from seqnet.nn.last_time_step import LastTimeStepModule
 from seqnet.nn.losses import row_loss
-
-State = tuple[torch.Tensor, torch.Tensor]
+from seqnet.serialization import ModelParts, read_model, write_model
+from seqnet.tensors import like, numpy_of, to_tensor
+from seqnet.training import Solver, Tensors, epoch_batches
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -70,10 +73,7 @@ class MultiLayerNetwork:
         self.normalizer: Any = None
         self._layers: nn.ModuleList | None = None
         self._rnn_state: dict[int, State] = {}
-        self._optimizers: list[torch.optim.Optimizer] | None = None
-        # The process group this network's parameters were last broadcast in (fit).
-        self._replica_group: Any = None
-        self._last_score = float("nan")
+        self._solver = Solver(self)
         self._device = torch.device("cpu")
         self._dtype = _DTYPES[conf.data_type]
 
@@ -88,9 +88,8 @@ class MultiLayerNetwork:
         self._layers = nn.ModuleList(
             build_module(layer, self._dtype, generator, self.conf.weight_init)
             for layer in self.conf.layers).to(self._device)
-        self._optimizers = None
+        self._solver = Solver(self)
         self._rnn_state = {}
-        self._replica_group = None
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -101,6 +100,11 @@ class MultiLayerNetwork:
         return self._layers
 
     @property
+    def solver(self) -> Solver:
+        """The fit loop that trains this network: its optimisers, the last scores."""
+        return self._solver
+
+    @property
     def device(self) -> torch.device:
         """Where the parameters live."""
         return self._device
@@ -109,11 +113,7 @@ class MultiLayerNetwork:
         """Move parameters, updater state and stored RNN state to ``device``; returns self."""
         self._device = torch.device(device)
         self.layers.to(self._device)
-        for opt in self._optimizers or []:
-            for state in opt.state.values():
-                for key, value in state.items():
-                    if isinstance(value, torch.Tensor) and value.dim() > 0:
-                        state[key] = value.to(self._device)
+        self._solver.to(self._device)
         self._rnn_state = {i: (h.to(self._device), c.to(self._device))
                            for i, (h, c) in self._rnn_state.items()}
         return self
@@ -131,7 +131,7 @@ class MultiLayerNetwork:
         parameter count and shapes, and the preprocessor before each layer."""
         rows = [("LayerName (LayerType)", "nIn,nOut", "TotalParams", "ParamsShape")]
         for i, (layer, module) in enumerate(zip(self.conf.layers, self.layers)):
-            inner = _inner(layer)
+            inner = layer.underlying()
             kind = type(layer).__name__ + (f"({type(inner).__name__})" if inner is not layer
                                           else "")
             pre = self.conf.preprocessor(i)
@@ -215,7 +215,7 @@ class MultiLayerNetwork:
         """The features must have as many channels as the first layer (or its preprocessor)
         takes, so a wrong file never surfaces as a matrix-shape error deep inside torch."""
         first, pre = self.conf.layers[0], self.conf.preprocessor(0)
-        inner = _inner(first)
+        inner = first.underlying()
         expected = (pre.input_channels() if pre is not None else None) or inner.n_in
         if x.dim() < 2 or x.shape[1] != expected:
             layout = "[N, C, H, W]" if first.input_kind == "cnn" and pre is None else (
@@ -244,10 +244,12 @@ class MultiLayerNetwork:
 
     # ------------------------------------------------------------------ score
 
-    def _data_loss(self, x: torch.Tensor, labels: torch.Tensor, fmask: torch.Tensor | None,
+    def data_loss(self, x: torch.Tensor, labels: torch.Tensor, fmask: torch.Tensor | None,
                    lmask: torch.Tensor | None, states: dict[int, State] | None = None,
                    detach_steps: int = 0) -> tuple[torch.Tensor, dict[int, State]]:
-        """Sum of the masked per-step losses over examples and steps, divided by N."""
+        """Sum of the masked per-step losses over examples and steps, divided by N, and the
+        final state of every recurrent layer (started from ``states``; the first
+        ``detach_steps`` steps get no gradient, as TBPTT's k2 asks)."""
         out_layer = self.conf.layers[-1]
         if not isinstance(out_layer, OutputLayer):
             raise ConfigurationError(f"score: expected an OutputLayer or RnnOutputLayer as the "
@@ -264,9 +266,9 @@ class MultiLayerNetwork:
     def regularization(self) -> torch.Tensor:
         """``sum(l1 * |w|) + sum(0.5 * l2 * w**2)`` over weights (not biases), per layer."""
         total = torch.zeros((), dtype=self._dtype, device=self._device)
-        for layer, module in zip(self.conf.layers, self.layers):
-            l1, l2 = _layer_value(layer, "l1", self.conf.l1), _layer_value(layer, "l2",
-                                                                           self.conf.l2)
+        for i, module in enumerate(self.layers):
+            l1 = float(self.conf.layer_setting(i, "l1"))
+            l2 = float(self.conf.layer_setting(i, "l2"))
             for w in module.weight_params():
                 if l1:
                     total = total + l1 * w.abs().sum()
@@ -278,14 +280,15 @@ class MultiLayerNetwork:
         """Score of ``dataset`` (masked loss sum / N + regularisation); without an argument
         the score of the last minibatch ``fit`` saw."""
         if dataset is None:
-            return self._last_score
-        x, labels, fmask, lmask = self._dataset_tensors(dataset)
+            return self._solver.last_score
+        x, labels, fmask, lmask = self.dataset_tensors(dataset)
         with torch.no_grad():
-            data, _ = self._data_loss(x, labels, fmask, lmask)
+            data, _ = self.data_loss(x, labels, fmask, lmask)
             return float(data + self.regularization())
 
-    def _dataset_tensors(self, ds: Any) -> tuple[torch.Tensor, torch.Tensor,
-                                                 torch.Tensor | None, torch.Tensor | None]:
+    def dataset_tensors(self, ds: Any) -> Tensors:
+        """A DataSet's features, labels and masks as tensors of this network's dtype and
+        device."""
         if getattr(ds, "labels", None) is None:
             raise SeqNetError("DataSet: expected labels to compute a score, found None")
         x = self._tensor(ds.features, "features")
@@ -304,42 +307,33 @@ class MultiLayerNetwork:
         In a process group (``torch.distributed``), each rank trains on its shard of an
         iterator, or on the DataSet it is given, and every update uses the gradient of the
         union of the ranks' minibatches (:mod:`seqnet.distributed`)."""
-        from seqnet.training import fit_dataset, fit_iterator
-
         if hasattr(data, "features"):
             for _ in range(epochs):
-                fit_dataset(self, data)
+                self._solver.fit_dataset(data)
         else:
-            fit_iterator(self, data, epochs, progress)
+            self._solver.fit_iterator(data, epochs, progress)
 
     def evaluate(self, iterator: Iterable[Any]) -> Any:
         """Classification metrics over one pass of ``iterator`` (reset first); in a process
         group, over every rank's shard."""
-        from seqnet.evaluation import Evaluation
-
         return self._evaluate(iterator, Evaluation)
 
     def evaluate_regression(self, iterator: Iterable[Any]) -> Any:
         """Regression metrics over one pass of ``iterator`` (reset first); in a process
         group, over every rank's shard."""
-        from seqnet.evaluation import RegressionEvaluation
-
         return self._evaluate(iterator, RegressionEvaluation)
 
     def _evaluate(self, iterator: Iterable[Any], factory: Any) -> Any:
-        from seqnet import distributed
-        from seqnet.training import epoch_batches
-
         # In a process group each rank evaluates its shard and the counts are merged, so
         # every rank returns the evaluation of the whole data (seqnet.distributed).
         part, merge = distributed.evaluation_part(iterator)
         evaluation = factory()
         for ds in epoch_batches(part):
-            out = self.output(_numpy(ds.features), _numpy(ds.features_mask))
-            labels = _numpy(ds.labels)
+            out = self.output(numpy_of(ds.features), numpy_of(ds.features_mask))
+            labels = numpy_of(ds.labels)
             mask = ds.labels_mask if ds.labels_mask is not None else ds.features_mask
             if out.ndim == 3:
-                evaluation.eval_time_series(labels, out, _numpy(mask))
+                evaluation.eval_time_series(labels, out, numpy_of(mask))
             else:
                 evaluation.eval(labels, out)
         return distributed.merge_over_ranks(evaluation) if merge else evaluation
@@ -361,7 +355,7 @@ class MultiLayerNetwork:
         ``[N, nIn]`` gives ``[N, nOut]``; ``[N, nIn, T]`` gives ``[N, nOut, T]``.
         """
         bidirectional = [i for i, layer in enumerate(self.conf.layers)
-                         if isinstance(_inner(layer), GravesBidirectionalLSTM)]
+                         if isinstance(layer.underlying(), GravesBidirectionalLSTM)]
         if bidirectional:
             raise StateError(f"rnn_time_step: layer {bidirectional[0]} is a "
                              f"GravesBidirectionalLSTM, which needs the whole sequence")
@@ -406,40 +400,61 @@ class MultiLayerNetwork:
                              f"found {sorted(state)}")
         h = self._tensor(state["prevAct"], "prevAct")
         c = self._tensor(state["prevMem"], "prevMem")
-        hidden = _inner(self.conf.layers[layer]).n_out
+        hidden = self.conf.layers[layer].underlying().n_out
         if h.dim() != 2 or h.shape != c.shape or h.shape[1] != hidden:
             raise StateError(f"rnn_set_previous_state: expected prevAct and prevMem of shape "
                              f"[N, {hidden}], found {list(h.shape)} and {list(c.shape)}")
         self._rnn_state[layer] = (h, c)
+
+    # ------------------------------------------------------------ updater state
+
+    def updater_state(self) -> list[dict[str, Any]] | None:
+        """The updaters' state (torch optimiser state dicts, one per distinct updater), or
+        ``None`` before the first update."""
+        return self._solver.updater_state()
+
+    def set_updater_state(self, states: list[dict[str, Any]]) -> None:
+        """Continue training from ``states`` as :meth:`updater_state` returned them."""
+        self._solver.set_updater_state(states)
 
     # ------------------------------------------------------------ persistence
 
     def save(self, path: str | Path, save_updater: bool = True,
              save_rnn_state: bool = False) -> None:
         """Write one zip: configuration JSON, parameters, and optionally updater state,
-        the attached ``normalizer`` and the RNN state."""
-        from seqnet.serialization import save_network
-
-        save_network(self, path, save_updater=save_updater, save_rnn_state=save_rnn_state)
+        the attached ``normalizer`` and the RNN state (:mod:`seqnet.serialization`)."""
+        rnn_state = ({i: {"prevAct": h, "prevMem": c} for i, (h, c) in self._rnn_state.items()}
+                     if save_rnn_state else None)
+        write_model(ModelParts(conf=self.conf, params=self.param_table(),
+                               iteration_count=self.iteration_count,
+                               epoch_count=self.epoch_count,
+                               updater_state=self.updater_state() if save_updater else None,
+                               normalizer=self.normalizer, rnn_state=rnn_state), path)
 
     @staticmethod
     def load(path: str | Path, load_updater: bool = True) -> MultiLayerNetwork:
         """Read a zip written by :meth:`save`; never executes code from the file."""
-        from seqnet.serialization import load_network
-
-        return load_network(path, load_updater=load_updater)
-
-
-def _inner(layer: Layer) -> Layer:
-    return layer.layer if isinstance(layer, LastTimeStep) and layer.layer is not None else layer
-
-
-def _layer_value(layer: Layer, key: str, default: float) -> float:
-    for candidate in (_inner(layer), layer):
-        value = getattr(candidate, key)
-        if value is not None:
-            return float(value)
-    return default
+        parts = read_model(path, load_updater=load_updater)
+        net = MultiLayerNetwork(parts.conf)
+        net.init()
+        try:
+            net.set_param_table(parts.params)
+        except SeqNetError as e:
+            raise ModelFileError(f"{path}: parameters.npz does not fit the configuration: {e}") \
+                from None
+        net.iteration_count, net.epoch_count = parts.iteration_count, parts.epoch_count
+        if parts.updater_state is not None:
+            try:
+                net.set_updater_state(parts.updater_state)
+            except StateError as e:
+                raise ModelFileError(f"{path}: updater.pt: {e}") from None
+        net.normalizer = parts.normalizer
+        for i, layer_state in (parts.rnn_state or {}).items():
+            try:
+                net.rnn_set_previous_state(i, layer_state)
+            except (SeqNetError, ValueError, TypeError) as e:
+                raise ModelFileError(f"{path}: rnn_state.pt, layer {i}: {e}") from None
+        return net
 
 
 def _adapt(x: torch.Tensor, layer: Layer, index: int, minibatch: int) -> torch.Tensor:
@@ -514,7 +529,3 @@ def _rows(preout: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | Non
     return preout, labels, weight
 
 
-def _numpy(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return value

@@ -1,4 +1,8 @@
-"""Saving a network as one zip, and loading it without executing anything from the file.
+"""The model zip: its parts written atomically, and read back without executing anything.
+
+This module knows the file, not the network: :meth:`MultiLayerNetwork.save` hands it a
+:class:`ModelParts` and :meth:`MultiLayerNetwork.load` builds the network from the one
+:func:`read_model` returns.
 
 Entries:
 
@@ -24,30 +28,45 @@ import os
 import pickle
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from seqdata.errors import SeqDataError
+from seqdata.normalizers import normalizer_from_dict
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.errors import ModelFileError, SeqNetError
-
-if TYPE_CHECKING:
-    from seqnet.network import MultiLayerNetwork
 
 FORMAT = "seqnet-multilayer"
 VERSION = 1
 
 
-def save_network(net: MultiLayerNetwork, path: str | os.PathLike, save_updater: bool = True,
-                 save_rnn_state: bool = False) -> None:
-    """Write ``net`` to the zip at ``path`` (see the module docstring for the entries)."""
-    meta = {"format": FORMAT, "version": VERSION, "iteration_count": net.iteration_count,
-            "epoch_count": net.epoch_count}
+@dataclass
+class ModelParts:
+    """Everything a model zip holds, as plain values.
+
+    ``updater_state`` is the list of torch optimiser state dicts; ``rnn_state`` maps a layer
+    index to ``{"prevAct": h, "prevMem": c}``; ``normalizer`` is a seqdata normaliser.
+    """
+
+    conf: MultiLayerConfiguration
+    params: dict[str, np.ndarray]
+    iteration_count: int = 0
+    epoch_count: int = 0
+    updater_state: list[dict[str, Any]] | None = None
+    normalizer: Any = None
+    rnn_state: dict[int, dict[str, torch.Tensor]] | None = None
+
+
+def write_model(parts: ModelParts, path: str | os.PathLike) -> None:
+    """Write ``parts`` to the zip at ``path`` (see the module docstring for the entries)."""
+    meta = {"format": FORMAT, "version": VERSION, "iteration_count": parts.iteration_count,
+            "epoch_count": parts.epoch_count}
     params = io.BytesIO()
-    np.savez(params, **net.param_table())
+    np.savez(params, **parts.params)
     target = Path(path)
     # Written beside the target and renamed: an interrupted save leaves the old file intact.
     try:
@@ -58,16 +77,16 @@ def save_network(net: MultiLayerNetwork, path: str | os.PathLike, save_updater: 
     try:
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w",
                                                           compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("configuration.json", net.conf.to_json())
+            zf.writestr("configuration.json", parts.conf.to_json())
             zf.writestr("meta.json", json.dumps(meta, indent=1))
             zf.writestr("parameters.npz", params.getvalue())
-            if save_updater and net._optimizers is not None:
-                zf.writestr("updater.pt", _torch_bytes([o.state_dict() for o in net._optimizers]))
-            if net.normalizer is not None:
-                zf.writestr("normalizer.json", json.dumps(net.normalizer.to_dict()))
-            if save_rnn_state and net._rnn_state:
-                state = {str(i): {"prevAct": h.cpu(), "prevMem": c.cpu()}
-                         for i, (h, c) in net._rnn_state.items()}
+            if parts.updater_state is not None:
+                zf.writestr("updater.pt", _torch_bytes(parts.updater_state))
+            if parts.normalizer is not None:
+                zf.writestr("normalizer.json", json.dumps(parts.normalizer.to_dict()))
+            if parts.rnn_state:
+                state = {str(i): {k: v.cpu() for k, v in layer.items()}
+                         for i, layer in parts.rnn_state.items()}
                 zf.writestr("rnn_state.pt", _torch_bytes(state))
         # mkstemp makes the file 0600; a saved model gets the permissions of any new file.
         umask = os.umask(0)
@@ -82,10 +101,9 @@ def save_network(net: MultiLayerNetwork, path: str | os.PathLike, save_updater: 
         raise
 
 
-def load_network(path: str | os.PathLike, load_updater: bool = True) -> MultiLayerNetwork:
-    """Read a network written by :func:`save_network`."""
-    from seqnet.network import MultiLayerNetwork
-
+def read_model(path: str | os.PathLike, load_updater: bool = True) -> ModelParts:
+    """Read the parts of a zip written by :func:`write_model` (the updater state only when
+    ``load_updater``)."""
     entries = _read_entries(path)
     for required in ("configuration.json", "parameters.npz"):
         if required not in entries:
@@ -95,19 +113,13 @@ def load_network(path: str | os.PathLike, load_updater: bool = True) -> MultiLay
         conf = MultiLayerConfiguration.from_json(entries["configuration.json"].decode("utf-8"))
     except (SeqNetError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{path}: configuration.json: {e}") from None
-    net = MultiLayerNetwork(conf)
-    net.init()
     try:
         with np.load(io.BytesIO(entries["parameters.npz"]), allow_pickle=False) as npz:
             table = {k: npz[k] for k in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile) as e:
         raise ModelFileError(f"{path}: parameters.npz: expected plain numeric arrays ({e})") \
             from None
-    try:
-        net.set_param_table(table)
-    except SeqNetError as e:
-        raise ModelFileError(f"{path}: parameters.npz does not fit the configuration: {e}") \
-            from None
+    parts = ModelParts(conf=conf, params=table)
     meta = _json(entries, "meta.json", path) if "meta.json" in entries else {}
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: meta.json: expected a JSON object, found "
@@ -117,26 +129,13 @@ def load_network(path: str | os.PathLike, load_updater: bool = True) -> MultiLay
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ModelFileError(f"{path}: meta.json: expected {key} to be an integer >= 0, "
                                  f"found {value!r}")
-        setattr(net, key, value)
+        setattr(parts, key, value)
     if load_updater and "updater.pt" in entries:
-        from seqnet.training import optimizers
-
-        states = _torch_load(entries["updater.pt"], "updater.pt", path)
-        opts = optimizers(net)
-        if not isinstance(states, list) or len(states) != len(opts):
-            raise ModelFileError(f"{path}: updater.pt: expected {len(opts)} optimiser states, "
-                                 f"found {len(states) if isinstance(states, list) else states!r}")
-        try:
-            for opt, state in zip(opts, states):
-                opt.load_state_dict(state)
-        except (ValueError, KeyError, TypeError) as e:
-            raise ModelFileError(f"{path}: updater.pt does not fit the network: {e}") from None
+        parts.updater_state = _torch_load(entries["updater.pt"], "updater.pt", path)
     if "normalizer.json" in entries:
-        from seqdata.normalizers import normalizer_from_dict
-
         try:
-            net.normalizer = normalizer_from_dict(_json(entries, "normalizer.json", path),
-                                                  source=f"{path}:normalizer.json")
+            parts.normalizer = normalizer_from_dict(_json(entries, "normalizer.json", path),
+                                                    source=f"{path}:normalizer.json")
         except SeqDataError as e:
             raise ModelFileError(f"{path}: normalizer.json: {e}") from None
     if "rnn_state.pt" in entries:
@@ -144,12 +143,14 @@ def load_network(path: str | os.PathLike, load_updater: bool = True) -> MultiLay
         if not isinstance(state, dict):
             raise ModelFileError(f"{path}: rnn_state.pt: expected a mapping, found "
                                  f"{type(state).__name__}")
+        parts.rnn_state = {}
         for key, layer_state in state.items():
             try:
-                net.rnn_set_previous_state(int(key), layer_state)
-            except (SeqNetError, ValueError, TypeError) as e:
-                raise ModelFileError(f"{path}: rnn_state.pt, layer {key}: {e}") from None
-    return net
+                parts.rnn_state[int(key)] = layer_state
+            except (ValueError, TypeError):
+                raise ModelFileError(f"{path}: rnn_state.pt, layer {key}: expected a layer "
+                                     f"index") from None
+    return parts
 
 
 def _torch_bytes(obj: Any) -> bytes:

@@ -8,7 +8,7 @@ InputType(kind='rnn', size=12, height=None, width=None, channels=None)
 
 from __future__ import annotations
 
-from seqnet.conf._schema import config
+from seqnet.conf.schema import config
 from seqnet.errors import ConfigurationError
 
 _KINDS = ("rnn", "ff", "cnn")

@@ -15,7 +15,7 @@ import dataclasses
 import json
 from typing import Any
 
-from seqnet.conf._schema import config, from_dict, to_dict
+from seqnet.conf.schema import config, from_dict, to_dict
 from seqnet.conf.enums import BackpropType, GradientNormalization, WeightInit
 from seqnet.conf.input_type import InputType
 from seqnet.conf.layers import GravesBidirectionalLSTM, Layer, SubsamplingLayer

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from seqnet.conf._schema import config
+from seqnet.conf.schema import config
 from seqnet.conf.input_type import InputType
 from seqnet.errors import ConfigurationError, SeqNetError
 

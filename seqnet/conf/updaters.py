@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import torch
 
-from seqnet.conf._schema import config, positional
+from seqnet.conf.schema import config, positional
 from seqnet.errors import ConfigurationError
 
 

@@ -258,27 +258,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ one epoch
 
-    def _fit_epoch(self, net: Any, data: RunData, epoch: int) -> float:
-        from tqdm.auto import tqdm
-
-        it = distributed.shard(data.iterator("train", shuffle=self.config.data.shuffle,
-                                             seed=self.config.network.seed + epoch))
-        total, count = 0.0, 0
-        show = self.config.run.progress and distributed.is_writer()
-        with tqdm(total=len(it), desc=f"epoch {epoch + 1}/{self.config.run.epochs}",
-                  unit="batch", leave=False, disable=not show) as bar:
-            for ds in it:
-                net.fit(ds)
-                score = float(net.score())   # fit() already refused a non-finite one
-                n = ds.num_examples()
-                total += score * n
-                count += n
-                bar.set_postfix(score=f"{total / count:.4f}")
-                bar.update(1)
-        # In a process group fit reports the union minibatch's score on every rank, so
-        # summing score * n_r and n_r over ranks weights it by the union's examples.
-        total, count = distributed.sum_over_ranks([total, count])
-        return total / max(count, 1)
+    def _fit_epoch(self, net: Any, train: Any, epoch: int) -> float:
+        """One epoch of ``net.fit`` (the one fit loop: sharding, lock-step and its guards);
+        returns the example-weighted mean train score over every rank."""
+        train.set_epoch(epoch)   # epoch e's shuffle, whether the run was resumed or not
+        net.fit(train, progress=self.config.run.progress)
+        return float(net.solver.last_epoch_score)
 
     def _checkpoint(self, net: Any, data: RunData, epoch: int) -> str:
         name = f"checkpoints/epoch_{epoch:04d}.zip"
@@ -328,13 +313,14 @@ class Trainer:
             torch.manual_seed(self.config.network.seed)
         eval_split = data.eval_split
         patience = self.config.run.early_stopping_patience
+        train = data.iterator("train", shuffle=self.config.data.shuffle,
+                              seed=self.config.network.seed)
         epoch = start_epoch
         for epoch in range(start_epoch, self.config.run.epochs):
             if stopped:
                 break
             started = time.perf_counter()
-            train_score = self._fit_epoch(net, data, epoch)
-            net.epoch_count = epoch + 1
+            train_score = self._fit_epoch(net, train, epoch)
             record: dict[str, Any] = {"epoch": epoch + 1, "train_score": train_score}
             value = None
             if eval_split is not None:

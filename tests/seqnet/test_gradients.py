@@ -20,10 +20,10 @@ from tests.seqnet._nets import make_net, one_hot_steps
 
 
 def _check(net, ds, entries_per_param: int = 12, eps: float = 1e-6) -> None:
-    x, labels, fmask, lmask = net._dataset_tensors(ds)
+    x, labels, fmask, lmask = net.dataset_tensors(ds)
     for p in net.parameters():
         p.grad = None
-    data, _ = net._data_loss(x, labels, fmask, lmask)
+    data, _ = net.data_loss(x, labels, fmask, lmask)
     (data + net.regularization()).backward()
     rng = np.random.default_rng(0)
     checked = 0
@@ -114,9 +114,9 @@ def test_score_gradient_drives_the_update():
     net = make_net([GravesLSTM(n_in=3, n_out=4), RnnOutputLayer(n_out=2)], data_type="float64",
                    l2=0.1, updater=Sgd(0.5))
     ds = _seq_data(rng, fmask=MASK)
-    x, labels, fmask, lmask = net._dataset_tensors(ds)
+    x, labels, fmask, lmask = net.dataset_tensors(ds)
     params = net.parameters()
-    data, _ = net._data_loss(x, labels, fmask, lmask)
+    data, _ = net.data_loss(x, labels, fmask, lmask)
     grads = torch.autograd.grad(data + net.regularization(), params)
     before = [p.detach().clone() for p in params]
     net.fit(ds)

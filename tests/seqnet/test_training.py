@@ -65,11 +65,11 @@ def test_tbptt_carries_state_between_segments(recurrent):
     ds = _data(t=8)
     net = _net(recurrent, updater=Sgd(1e-30), backprop_type=TBPTT, tbptt_forward_length=4,
                tbptt_backward_length=4)
-    x, y, _, _ = net._dataset_tensors(ds)
+    x, y, _, _ = net.dataset_tensors(ds)
     net.rnn_time_step(ds.features[:, :, :4])
     state = {0: tuple(net.rnn_get_previous_state(0).values())}
     with torch.no_grad():
-        expected, _ = net._data_loss(x[:, :, 4:], y[:, :, 4:], None, None, state)
+        expected, _ = net.data_loss(x[:, :, 4:], y[:, :, 4:], None, None, state)
     net.fit(ds)
     assert net.score() == pytest.approx(float(expected), rel=1e-9)
     assert net.rnn_get_previous_state(0) == {}          # cleared after a TBPTT minibatch
@@ -82,13 +82,13 @@ def test_k2_below_k1_backpropagates_recurrent_layers_over_last_k2_steps_only(rec
     net = _net(recurrent, updater=Sgd(lr), backprop_type=TBPTT, tbptt_forward_length=k1,
                tbptt_backward_length=k2)
     reference = _net(recurrent)
-    x, y, _, _ = reference._dataset_tensors(ds)
+    x, y, _, _ = reference.dataset_tensors(ds)
     # Recurrent layer: gradient of the last k2 steps' loss, starting from the state reached
     # after the first k1 - k2 steps (a fixed input). Output layer: gradient from all steps.
     reference.rnn_time_step(ds.features[:, :, :k1 - k2])
     state = {0: tuple(reference.rnn_get_previous_state(0).values())}
-    tail, _ = reference._data_loss(x[:, :, k1 - k2:], y[:, :, k1 - k2:], None, None, state)
-    full, _ = reference._data_loss(x, y, None, None)
+    tail, _ = reference.data_loss(x[:, :, k1 - k2:], y[:, :, k1 - k2:], None, None, state)
+    full, _ = reference.data_loss(x, y, None, None)
     rec_params = [p for p in reference.layers[0].parameters() if p.requires_grad]
     out_params = list(reference.layers[1].parameters())
     rec_grads = torch.autograd.grad(tail, rec_params)
@@ -191,9 +191,7 @@ def test_every_updater_lowers_the_score(updater):
 def test_layer_updater_and_l2_override_the_network_defaults():
     net = make_net([GravesLSTM(n_in=3, n_out=4, updater=Sgd(0.0001), l2=0.5),
                     RnnOutputLayer(n_out=2)], updater=Adam(0.01), data_type="float64")
-    from seqnet.training import optimizers
-
-    opts = optimizers(net)
+    opts = net.solver.optimizers()
     assert sorted(type(o).__name__ for o in opts) == ["Adam", "SGD"]
     w = torch.from_numpy(net.param_table()["0_W"])
     rw = torch.from_numpy(net.param_table()["0_RW"])

@@ -1,4 +1,4 @@
-"""numpy-or-torch in, the same kind out (SPEC section 1)."""
+"""numpy-or-torch in, the same kind out (SPEC section 1): the one home for conversions."""
 
 from __future__ import annotations
 
@@ -31,3 +31,14 @@ def like(result: torch.Tensor, original: Any) -> Any:
     if isinstance(original, torch.Tensor):
         return result
     return result.detach().cpu().numpy()
+
+
+def numpy_of(value: Any) -> Any:
+    """A tensor as a numpy array on the host; anything else (numpy, ``None``) as it is.
+
+    >>> numpy_of(torch.ones(2)).tolist(), numpy_of(None)
+    ([1.0, 1.0], None)
+    """
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return value

@@ -1,0 +1,242 @@
+"""The :class:`Solver`: what one network's training remembers, and the updates it makes.
+
+# NOTE [ What one update does ]
+# zero grads -> data loss (masked sum / N) backward -> in a process group, the example-weighted
+# average over ranks (seqnet.distributed) -> DL4J gradient normalisation per layer
+# -> regularisation backward (l1/l2 after clipping, as DL4J applies it inside the updater)
+# -> NaN check -> optimiser steps. Without clipping the gradient is exactly that of
+# score = data loss + regularisation, over the union of every rank's minibatch.
+
+Under ``torch.distributed`` (see :mod:`seqnet.distributed`) an iterator is sharded by rank,
+parameters start from rank 0's, gradients are averaged before every update, and TBPTT
+minibatches are padded to the longest T among the ranks so segment updates stay in
+lock-step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from seqnet import distributed
+from seqnet.conf.enums import BackpropType
+from seqnet.conf.multilayer import MultiLayerConfiguration
+from seqnet.conf.schema import to_dict
+from seqnet.conf.updaters import Updater
+from seqnet.errors import SeqNetError, StateError, TrainingError
+from seqnet.nn.base import State
+from seqnet.training.batches import epoch_batches, pad_steps
+from seqnet.training.normalization import normalize_gradients
+
+logger = logging.getLogger("seqnet")
+
+Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]
+
+
+class Trainable(Protocol):
+    """What a :class:`Solver` needs of a network (``MultiLayerNetwork`` provides it)."""
+
+    conf: MultiLayerConfiguration
+    iteration_count: int
+    epoch_count: int
+
+    @property
+    def layers(self) -> nn.ModuleList: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def parameters(self) -> list[nn.Parameter]: ...
+
+    def dataset_tensors(self, ds: Any) -> Tensors: ...
+
+    def data_loss(self, x: torch.Tensor, labels: torch.Tensor, fmask: torch.Tensor | None,
+                  lmask: torch.Tensor | None, states: dict[int, State] | None = None,
+                  detach_steps: int = 0) -> tuple[torch.Tensor, dict[int, State]]: ...
+
+    def regularization(self) -> torch.Tensor: ...
+
+    def rnn_clear_previous_state(self) -> None: ...
+
+
+class Solver:
+    """The fit loop of one network (DL4J's ``Solver``): its optimisers (one per distinct
+    updater, built on first use), the score of the last update and of the last epoch, and the
+    process group its parameters were last broadcast in."""
+
+    def __init__(self, net: Trainable) -> None:
+        self.net = net
+        self.last_score = float("nan")
+        #: The example-weighted mean score of the last epoch ``fit_iterator`` ran (with
+        #: TBPTT, of each minibatch's last segment), over every rank in a process group.
+        self.last_epoch_score = float("nan")
+        self._optimizers: list[torch.optim.Optimizer] | None = None
+        self._replica_group: Any = None
+
+    # ------------------------------------------------------------------ updaters
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """One torch optimiser per distinct updater (a layer's own, else the network's)."""
+        if self._optimizers is None:
+            groups: dict[str, tuple[Updater, list[nn.Parameter]]] = {}
+            for i, module in enumerate(self.net.layers):
+                updater = self.net.conf.layer_setting(i, "updater")
+                params = [p for p in module.parameters() if p.requires_grad]
+                if not params:
+                    continue
+                key = json.dumps(to_dict(updater), sort_keys=True)
+                groups.setdefault(key, (updater, []))[1].extend(params)
+            self._optimizers = [updater.build(params) for updater, params in groups.values()]
+        return self._optimizers
+
+    def updater_state(self) -> list[dict[str, Any]] | None:
+        """The optimisers' state dicts, or ``None`` before the first update built them."""
+        if self._optimizers is None:
+            return None
+        return [opt.state_dict() for opt in self._optimizers]
+
+    def set_updater_state(self, states: list[dict[str, Any]]) -> None:
+        """Load what :meth:`updater_state` returned (building the optimisers first)."""
+        opts = self.optimizers()
+        if not isinstance(states, list) or len(states) != len(opts):
+            found = len(states) if isinstance(states, list) else repr(states)
+            raise StateError(f"expected {len(opts)} optimiser states, found {found}")
+        try:
+            for opt, state in zip(opts, states):
+                opt.load_state_dict(state)
+        except (ValueError, KeyError, TypeError) as e:
+            raise StateError(f"the updater state does not fit the network: {e}") from None
+
+    def to(self, device: torch.device) -> None:
+        """Move the updater state to ``device``."""
+        for opt in self._optimizers or []:
+            for state in opt.state.values():
+                for key, value in state.items():
+                    if isinstance(value, torch.Tensor) and value.dim() > 0:
+                        state[key] = value.to(device)
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit_dataset(self, ds: Any, common_steps: int | None = None) -> float:
+        """Train on one minibatch: one update, or one per TBPTT segment. Returns the score.
+
+        In a process group, ``common_steps`` is the longest T among the ranks' minibatches
+        (agreed here when not given); a TBPTT minibatch is padded to it.
+        """
+        net = self.net
+        if distributed.is_distributed():
+            self._start_replicas()
+        x, labels, fmask, lmask = net.dataset_tensors(ds)
+        if net.conf.backprop_type != BackpropType.TRUNCATED_BPTT or x.dim() != 3:
+            self._update(x, labels, fmask, lmask, None, 0)
+            return self.last_score
+        steps = x.shape[2]
+        if labels.dim() != 3 or labels.shape[2] != steps:
+            raise SeqNetError(f"truncated BPTT: expected labels with the features' {steps} "
+                              f"steps, found shape {list(labels.shape)}")
+        if distributed.is_distributed():
+            if common_steps is None:
+                common_steps = distributed.agree_on_batch(True, steps, net.device)[1]
+            x, labels, fmask, lmask = pad_steps(x, labels, fmask, lmask, common_steps)
+            steps = common_steps
+        k1, k2 = net.conf.tbptt_forward_length, net.conf.tbptt_backward_length
+        states: dict[int, State] | None = None
+        net.rnn_clear_previous_state()
+        for start in range(0, steps, k1):
+            end = min(start + k1, steps)
+            cut = slice(start, end)
+            states = self._update(x[:, :, cut], labels[:, :, cut],
+                                  None if fmask is None else fmask[:, cut],
+                                  None if lmask is None else lmask[:, cut],
+                                  states, max(0, end - start - k2))
+        net.rnn_clear_previous_state()
+        return self.last_score
+
+    def fit_iterator(self, data: Iterable[Any], epochs: int, progress: bool) -> None:
+        """``epochs`` passes over ``data``, each from the start, with a progress bar.
+
+        In a process group each rank trains on its shard (:func:`seqnet.distributed.epoch_parts`)
+        in lock-step with the others; only the writer shows progress and logs.
+        """
+        net = self.net
+        writer = distributed.is_writer()
+        for part in distributed.epoch_parts(data, epochs):
+            try:
+                total = len(part)  # type: ignore[arg-type]
+            except TypeError:
+                total = None
+            weighted, examples = 0.0, 0
+            with tqdm(total=total, desc=f"epoch {net.epoch_count + 1}",
+                      disable=not (progress and writer), leave=False, unit="batch") as bar:
+                for ds, steps in distributed.lockstep(epoch_batches(part), net.device):
+                    score = self.fit_dataset(ds, steps)
+                    n = int(ds.features.shape[0])
+                    weighted += score * n
+                    examples += n
+                    bar.update(1)
+                    bar.set_postfix(score=f"{score:.5g}", refresh=False)
+            # Every rank reports the union minibatch's score, so summing score * n_r and n_r
+            # over ranks weights it by the union's examples.
+            weighted, examples = distributed.sum_over_ranks([weighted, examples])
+            self.last_epoch_score = weighted / examples if examples else float("nan")
+            net.epoch_count += 1
+            if writer:
+                logger.info("epoch %d done: iteration %d, score %.6g", net.epoch_count,
+                            net.iteration_count, self.last_score)
+
+    # ------------------------------------------------------------------ one update
+
+    def _update(self, x: torch.Tensor, labels: torch.Tensor, fmask: torch.Tensor | None,
+                lmask: torch.Tensor | None, states: dict[int, State] | None,
+                detach_steps: int) -> dict[int, State]:
+        """One parameter update; returns the recurrent layers' final states, detached."""
+        net = self.net
+        opts = self.optimizers()
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
+        data, new_states = net.data_loss(x, labels, fmask, lmask, states, detach_steps)
+        if data.requires_grad:
+            data.backward()
+        # Every rank takes part, whatever its own numbers: a NaN anywhere reaches every rank's
+        # union score and gradients below, so all of them stop together.
+        params = net.parameters()
+        data_score = distributed.average_gradients(params, x.shape[0], data.detach())
+        normalize_gradients(net.conf, net.layers)
+        reg = net.regularization()
+        if reg.requires_grad:
+            reg.backward()
+        grads = [p.grad for p in params if p.grad is not None]
+        # One device-to-host copy per update for both checks.
+        probe = torch.stack([g.sum() for g in grads]).sum() if grads else reg.detach()
+        score, grad_sum = torch.stack((data_score + reg.detach(), probe.to(reg.dtype))).tolist()
+        if not math.isfinite(score):
+            raise TrainingError(f"fit: expected a finite score, found {score} at epoch "
+                                f"{net.epoch_count}, iteration {net.iteration_count}")
+        # An infinite input can give a finite score but non-finite gradients: refuse the
+        # update before it damages the parameters.
+        if grads and not math.isfinite(grad_sum):
+            raise TrainingError(f"fit: expected finite gradients, found inf or NaN at epoch "
+                                f"{net.epoch_count}, iteration {net.iteration_count} (check "
+                                f"the features of this minibatch for inf or NaN)")
+        for opt in opts:
+            opt.step()
+        net.iteration_count += 1
+        self.last_score = score
+        logger.debug("iteration %d: score %.6g", net.iteration_count, score)
+        return {i: (h.detach(), c.detach()) for i, (h, c) in new_states.items()}
+
+    def _start_replicas(self) -> None:
+        """Every rank takes rank 0's parameters, once per network and process group (as DDP
+        does when it wraps a module), so ranks agree even when their initialisation
+        differed."""
+        group = torch.distributed.group.WORLD
+        if self._replica_group is not group:
+            distributed.broadcast_parameters(self.net.parameters())
+            self._replica_group = group
