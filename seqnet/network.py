@@ -52,6 +52,7 @@ from seqnet.nn.losses import row_loss
 from seqnet.serialization import ModelParts, read_model, write_model
 from seqnet.tensors import like, numpy_of, to_tensor
 from seqnet.training import Solver, Tensors, epoch_batches
+
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 

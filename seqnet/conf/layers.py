@@ -14,8 +14,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from seqnet.conf.enums import (
+    Activation,
+    GradientNormalization,
+    LossFunction,
+    PoolingType,
+    WeightInit,
+)
 from seqnet.conf.schema import config, positional
-from seqnet.conf.enums import Activation, GradientNormalization, LossFunction, PoolingType, WeightInit
 from seqnet.conf.updaters import Updater
 from seqnet.errors import ConfigurationError
 

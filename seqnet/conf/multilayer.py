@@ -13,9 +13,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from seqnet.conf.schema import config, from_dict, to_dict
 from seqnet.conf.enums import BackpropType, GradientNormalization, WeightInit
 from seqnet.conf.input_type import InputType
 from seqnet.conf.layers import GravesBidirectionalLSTM, Layer, SubsamplingLayer
@@ -26,10 +26,15 @@ from seqnet.conf.preprocessors import (
     InputPreProcessor,
     RnnToFeedForwardPreProcessor,
 )
+from seqnet.conf.schema import coerce, config, field_hints, from_dict, to_dict
 from seqnet.conf.updaters import Sgd, Updater
 from seqnet.errors import ConfigurationError
 
 _DATA_TYPES = ("float32", "float64")
+#: The network-wide settings besides layers, updater, preprocessors and input type.
+SETTINGS = ("seed", "weight_init", "l1", "l2", "gradient_normalization",
+            "gradient_normalization_threshold", "backprop_type", "tbptt_forward_length",
+            "tbptt_backward_length", "data_type")
 
 
 @config
@@ -60,25 +65,8 @@ class MultiLayerConfiguration:
     def _validate(self) -> None:
         if not self.layers:
             raise ConfigurationError("MultiLayerConfiguration.layers: expected at least one layer")
-        if self.data_type not in _DATA_TYPES:
-            raise ConfigurationError(f"MultiLayerConfiguration.data_type: expected one of "
-                                     f"{', '.join(_DATA_TYPES)}, found {self.data_type!r}")
-        for key in ("l1", "l2"):
-            if getattr(self, key) < 0:
-                raise ConfigurationError(
-                    f"MultiLayerConfiguration.{key}: expected >= 0, found {getattr(self, key)}")
-        if not self.gradient_normalization_threshold > 0:
-            raise ConfigurationError(
-                "MultiLayerConfiguration.gradient_normalization_threshold: expected > 0, found "
-                f"{self.gradient_normalization_threshold}")
+        self.check_settings({key: getattr(self, key) for key in SETTINGS})
         if self.backprop_type == BackpropType.TRUNCATED_BPTT:
-            k1, k2 = self.tbptt_forward_length, self.tbptt_backward_length
-            if k1 < 1 or k2 < 1:
-                raise ConfigurationError(f"tbptt lengths: expected >= 1, found forward {k1}, "
-                                         f"backward {k2}")
-            if k2 > k1:
-                raise ConfigurationError(
-                    f"tbptt_backward_length: expected <= tbptt_forward_length ({k1}), found {k2}")
             bidirectional = [i for i, layer in enumerate(self.layers)
                              if isinstance(layer.underlying(), GravesBidirectionalLSTM)]
             if bidirectional:
@@ -92,6 +80,45 @@ class MultiLayerConfiguration:
         # Copies: filling in n_in must not change the layer objects the caller holds.
         self.layers = [copy.deepcopy(layer) for layer in self.layers]
         self._preprocessors = _resolve(self.layers, self.input_preprocessors, self.input_type)
+
+    @staticmethod
+    def check_settings(values: Mapping[str, Any],
+                       where: str = "MultiLayerConfiguration") -> dict[str, Any]:
+        """Check network-wide settings (any of :data:`SETTINGS`) by type and range, the one
+        place those rules live; returns them in canonical form. Errors name ``where.key``.
+
+        >>> MultiLayerConfiguration.check_settings({"l2": 1, "data_type": "float64"})
+        {'l2': 1.0, 'data_type': 'float64'}
+        >>> MultiLayerConfiguration.check_settings({"l1": -1.0}, where="network")
+        Traceback (most recent call last):
+        ...
+        seqnet.errors.ConfigurationError: network.l1: expected >= 0, found -1.0
+        """
+        unknown = sorted(set(values) - set(SETTINGS))
+        if unknown:
+            raise ConfigurationError(f"{where}.{unknown[0]}: unknown key; expected one of: "
+                                     f"{', '.join(SETTINGS)}")
+        hints = field_hints(MultiLayerConfiguration)
+        out = {k: coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+        if out.get("data_type", "float32") not in _DATA_TYPES:
+            raise ConfigurationError(f"{where}.data_type: expected one of "
+                                     f"{', '.join(_DATA_TYPES)}, found {out['data_type']!r}")
+        for key in ("l1", "l2"):
+            if out.get(key, 0.0) < 0:
+                raise ConfigurationError(f"{where}.{key}: expected >= 0, found {out[key]}")
+        threshold = out.get("gradient_normalization_threshold", 1.0)
+        if not threshold > 0:
+            raise ConfigurationError(f"{where}.gradient_normalization_threshold: expected > 0, "
+                                     f"found {threshold}")
+        for key in ("tbptt_forward_length", "tbptt_backward_length"):
+            if out.get(key, 1) < 1:
+                raise ConfigurationError(f"{where}.{key}: expected >= 1, found {out[key]}")
+        k1, k2 = out.get("tbptt_forward_length"), out.get("tbptt_backward_length")
+        if (out.get("backprop_type") == BackpropType.TRUNCATED_BPTT and k1 is not None
+                and k2 is not None and k2 > k1):
+            raise ConfigurationError(f"{where}.tbptt_backward_length: expected <= "
+                                     f"tbptt_forward_length ({k1}), found {k2}")
+        return out
 
     def layer_setting(self, index: int, key: str) -> Any:
         """Setting ``key`` of layer ``index`` as DL4J resolves it: the layer's own value (a

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from seqnet.conf.schema import config
 from seqnet.conf.input_type import InputType
+from seqnet.conf.schema import config
 from seqnet.errors import ConfigurationError, SeqNetError
 
 

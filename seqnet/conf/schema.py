@@ -32,7 +32,7 @@ def config(cls: type[T]) -> type[T]:
     def __post_init__(self: Any) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            setattr(self, f.name, coerce(value, _hints(type(self))[f.name],
+            setattr(self, f.name, coerce(value, field_hints(type(self))[f.name],
                                         f"{type(self).__name__}.{f.name}"))
         if user_post_init is not None:
             user_post_init(self)
@@ -43,7 +43,8 @@ def config(cls: type[T]) -> type[T]:
     return cls
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def field_hints(cls: type) -> dict[str, Any]:
+    """The resolved type hints of a configuration class's fields (cached)."""
     if cls not in _HINTS:
         _HINTS[cls] = typing.get_type_hints(cls)
     return _HINTS[cls]
@@ -213,7 +214,7 @@ def from_dict(data: dict[str, Any], base: type[T], where: str = "configuration")
         raise ConfigurationError(
             f"{where}: unknown key {unknown[0]!r} for {cls.__name__} "
             f"(known keys: {', '.join(sorted(known))})")
-    hints = _hints(cls)
+    hints = field_hints(cls)
     kwargs = {k: coerce(v, hints[k], f"{where}.{k}") for k, v in data.items() if k != "@class"}
     try:
         return cls(**kwargs)

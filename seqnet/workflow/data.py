@@ -7,8 +7,9 @@ a range of its sequences. Both plug into the same ``SequenceRecordReaderDataSetI
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
 from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader

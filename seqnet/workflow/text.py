@@ -14,7 +14,8 @@ ahead, ``[N, V, L]`` each, with V the vocabulary size.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -8,7 +8,7 @@ from seqnet.conf.layers import GravesLSTM, LastTimeStep
 from seqnet.conf.updaters import Nesterovs, RmsProp
 from seqnet.errors import ConfigurationError
 from seqnet.workflow.build import build_configuration
-from seqnet.workflow.run_config import NetworkConfig
+from seqnet.workflow.build import NetworkConfig
 
 
 def test_nested_tables_take_types_too():

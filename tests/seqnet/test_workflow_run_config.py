@@ -11,13 +11,8 @@ from hypothesis import strategies as st
 
 from seqnet.errors import ConfigurationError
 from seqnet.workflow.build import build_configuration
-from seqnet.workflow.run_config import (
-    dump_toml,
-    tomllib,
-    load_data_config,
-    load_run_config,
-    parse_run_config,
-)
+from seqnet.workflow.run_config import load_data_config, load_run_config, parse_run_config
+from seqnet.workflow.toml_io import dump_toml, tomllib
 from tests.conftest import ROOT
 
 BASE = {
