@@ -31,9 +31,9 @@ Choices where the SPEC is silent, as DL4J makes them unless said otherwise:
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -420,7 +420,7 @@ class MultiLayerNetwork:
 
     # ------------------------------------------------------------ persistence
 
-    def save(self, path: str | Path, save_updater: bool = True,
+    def save(self, path: str | os.PathLike, save_updater: bool = True,
              save_rnn_state: bool = False) -> None:
         """Write one zip: configuration JSON, parameters, and optionally updater state,
         the attached ``normalizer`` and the RNN state (:mod:`seqnet.serialization`)."""
@@ -433,7 +433,7 @@ class MultiLayerNetwork:
                                normalizer=self.normalizer, rnn_state=rnn_state), path)
 
     @staticmethod
-    def load(path: str | Path, load_updater: bool = True) -> MultiLayerNetwork:
+    def load(path: str | os.PathLike, load_updater: bool = True) -> MultiLayerNetwork:
         """Read a zip written by :meth:`save`; never executes code from the file."""
         parts = read_model(path, load_updater=load_updater)
         net = MultiLayerNetwork(parts.conf)

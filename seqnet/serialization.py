@@ -66,7 +66,7 @@ def write_model(parts: ModelParts, path: str | os.PathLike) -> None:
     meta = {"format": FORMAT, "version": VERSION, "iteration_count": parts.iteration_count,
             "epoch_count": parts.epoch_count}
     params = io.BytesIO()
-    np.savez(params, **parts.params)
+    np.savez(params, **parts.params)  # type: ignore[arg-type]
     target = Path(path)
     # Written beside the target and renamed: an interrupted save leaves the old file intact.
     try:

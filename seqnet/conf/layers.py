@@ -201,11 +201,11 @@ class LastTimeStep(Layer):
                 f"LastTimeStep.layer: expected a recurrent layer, found {self.layer!r}")
 
 
-def _check_window(layer: Layer) -> None:
+def _check_window(layer: ConvolutionLayer | SubsamplingLayer) -> None:
     for key in ("kernel_size", "stride"):
         if min(getattr(layer, key)) < 1:
             raise ConfigurationError(
                 f"{type(layer).__name__}.{key}: expected values >= 1, found {getattr(layer, key)}")
-    if min(layer.padding) < 0:  # type: ignore[attr-defined]
+    if min(layer.padding) < 0:
         raise ConfigurationError(
             f"{type(layer).__name__}.padding: expected values >= 0, found {layer.padding}")

@@ -206,17 +206,20 @@ def _automatic(current: InputType, layer: Layer, index: int) -> InputPreProcesso
         return RnnToFeedForwardPreProcessor()
     if current.kind == "ff" and wanted == "rnn":
         return FeedForwardToRnnPreProcessor()
-    if current.kind == "cnn" and None in (current.height, current.width, current.channels):
+    height, width, channels = current.height, current.width, current.channels
+    if current.kind == "cnn" and (height is None or width is None or channels is None):
         raise ConfigurationError(
             f"layers[{index}]: the conv activation size is unknown, so no preprocessor can be "
             f"added automatically; give input_type=InputType.convolutional(h, w, c) or an "
             f"explicit input preprocessor for layer {index}")
-    shape = dict(input_height=current.height, input_width=current.width,
-                 num_channels=current.channels)
-    if current.kind == "cnn" and wanted == "rnn":
-        return CnnToRnnPreProcessor(**shape)
-    if current.kind == "cnn" and wanted == "ff":
-        return CnnToFeedForwardPreProcessor(**shape)
+    if current.kind == "cnn" and height is not None and width is not None and \
+            channels is not None:
+        if wanted == "rnn":
+            return CnnToRnnPreProcessor(input_height=height, input_width=width,
+                                        num_channels=channels)
+        if wanted == "ff":
+            return CnnToFeedForwardPreProcessor(input_height=height, input_width=width,
+                                                num_channels=channels)
     raise ConfigurationError(
         f"layers[{index}] ({type(layer).__name__}): expected a {wanted} input, found "
         f"{current.kind}; give an explicit input preprocessor for layer {index}")

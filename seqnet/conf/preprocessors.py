@@ -49,7 +49,7 @@ class RnnToFeedForwardPreProcessor(InputPreProcessor):
         return x.permute(0, 2, 1).reshape(-1, x.shape[1])
 
     def output_type(self, input_type: InputType | None) -> InputType | None:
-        return None if input_type is None else InputType.feed_forward(input_type.size)
+        return None if input_type is None else InputType(kind="ff", size=input_type.size)
 
 
 @config
@@ -66,7 +66,7 @@ class FeedForwardToRnnPreProcessor(InputPreProcessor):
         return x.reshape(minibatch, -1, x.shape[1]).permute(0, 2, 1)
 
     def output_type(self, input_type: InputType | None) -> InputType | None:
-        return None if input_type is None else InputType.recurrent(input_type.size)
+        return None if input_type is None else InputType(kind="rnn", size=input_type.size)
 
 
 @config

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import sys
 import types
 import typing
 from typing import Any, TypeVar
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:
+    from typing_extensions import dataclass_transform
 
 from seqnet.errors import ConfigurationError
 
@@ -22,6 +28,7 @@ _REGISTRY: dict[str, type] = {}
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
+@dataclass_transform(kw_only_default=True)
 def config(cls: type[T]) -> type[T]:
     """Make ``cls`` a keyword-only dataclass whose fields are checked on construction.
 
@@ -208,7 +215,7 @@ def from_dict(data: dict[str, Any], base: type[T], where: str = "configuration")
     if cls is None or not issubclass(cls, base):
         raise ConfigurationError(
             f"{where}.@class: expected a {base.__name__} class, found {name!r}")
-    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(known) - {"@class"})
     if unknown:
         raise ConfigurationError(

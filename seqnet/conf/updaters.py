@@ -66,7 +66,7 @@ class _AdamFamily(Updater):
     epsilon: float = 1e-8
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        return self._optimizer(list(params), lr=self.learning_rate,
+        return self._optimizer(list(params), lr=self.learning_rate,  # type: ignore[call-arg]
                                betas=(self.beta1, self.beta2), eps=self.epsilon)
 
 

@@ -169,10 +169,10 @@ class Solver:
         writer = distributed.is_writer()
         for part in distributed.epoch_parts(data, epochs):
             try:
-                total = len(part)  # type: ignore[arg-type]
+                total = len(part)
             except TypeError:
                 total = None
-            weighted, examples = 0.0, 0
+            weighted, examples = 0.0, 0.0
             with tqdm(total=total, desc=f"epoch {net.epoch_count + 1}",
                       disable=not (progress and writer), leave=False, unit="batch") as bar:
                 for ds, steps in distributed.lockstep(epoch_batches(part), net.device):

@@ -103,7 +103,8 @@ def _finite(value: Any) -> Any:
 
 def rng_state() -> dict[str, Any]:
     """The global torch, numpy and Python RNG states as JSON-able values."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    assert not isinstance(keys, str)   # the legacy form is a tuple
     version, internal, gauss = random.getstate()
     return {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii"),
             "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
