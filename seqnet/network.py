@@ -51,7 +51,7 @@ from seqnet.nn.last_time_step import LastTimeStepModule
 from seqnet.nn.losses import row_loss
 from seqnet.serialization import ModelParts, read_model, write_model
 from seqnet.tensors import like, numpy_of, to_tensor
-from seqnet.training import Solver, Tensors, epoch_batches
+from seqnet.training import Solver, Tensors, epoch_batches, rule_score
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -247,10 +247,11 @@ class MultiLayerNetwork:
 
     def data_loss(self, x: torch.Tensor, labels: torch.Tensor, fmask: torch.Tensor | None,
                    lmask: torch.Tensor | None, states: dict[int, State] | None = None,
-                   detach_steps: int = 0) -> tuple[torch.Tensor, dict[int, State]]:
-        """Sum of the masked per-step losses over examples and steps, divided by N, and the
-        final state of every recurrent layer (started from ``states``; the first
-        ``detach_steps`` steps get no gradient, as TBPTT's k2 asks)."""
+                   detach_steps: int = 0, average: bool = True
+                   ) -> tuple[torch.Tensor, dict[int, State]]:
+        """Sum of the masked per-step losses over examples and steps (divided by N when
+        ``average``), and the final state of every recurrent layer (started from ``states``;
+        the first ``detach_steps`` steps get no gradient, as TBPTT's k2 asks)."""
         out_layer = self.conf.layers[-1]
         if not isinstance(out_layer, OutputLayer):
             raise ConfigurationError(f"score: expected an OutputLayer or RnnOutputLayer as the "
@@ -262,7 +263,8 @@ class MultiLayerNetwork:
         if row_weight is not None:
             # where(): a masked step adds exactly 0 to the loss and to every gradient.
             per_row = torch.where(row_weight != 0, per_row * row_weight, 0.0)
-        return per_row.sum() / x.shape[0], new_states
+        total = per_row.sum()
+        return (total / x.shape[0] if average else total), new_states
 
     def regularization(self) -> torch.Tensor:
         """``sum(l1 * |w|) + sum(0.5 * l2 * w**2)`` over weights (not biases), per layer."""
@@ -278,14 +280,16 @@ class MultiLayerNetwork:
         return total
 
     def score(self, dataset: Any = None) -> float:
-        """Score of ``dataset`` (masked loss sum / N + regularisation); without an argument
-        the score of the last minibatch ``fit`` saw."""
+        """Score of ``dataset`` as the configuration's update rule defines it (masked loss
+        sum / N + regularisation; see :class:`~seqnet.conf.enums.UpdateRule`); without an
+        argument the score of the last minibatch ``fit`` saw."""
         if dataset is None:
             return self._solver.last_score
         x, labels, fmask, lmask = self.dataset_tensors(dataset)
         with torch.no_grad():
-            data, _ = self.data_loss(x, labels, fmask, lmask)
-            return float(data + self.regularization())
+            loss, _ = self.data_loss(x, labels, fmask, lmask, average=False)
+            return float(rule_score(self.conf.update_rule, loss, self.regularization(),
+                                    x.shape[0]))
 
     def dataset_tensors(self, ds: Any) -> Tensors:
         """A DataSet's features, labels and masks as tensors of this network's dtype and

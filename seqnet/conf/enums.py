@@ -25,6 +25,23 @@ class BackpropType(_Named):
     TRUNCATED_BPTT = "TRUNCATED_BPTT"
 
 
+class UpdateRule(_Named):
+    """How a minibatch's gradient becomes a parameter update (a setting of
+    :class:`~seqnet.conf.multilayer.MultiLayerConfiguration`, saved with the model).
+
+    - ``STANDARD``: the SPEC's rule. score = masked loss sum / N + L1 + L2; the updater (torch's
+      formulas) steps on the gradient of that score, regularisation after gradient
+      normalisation.
+    - ``DL4J_LEGACY``: DL4J up to 1.0.0-beta3, which imported models of those versions use so
+      that training continues with DL4J's numbers. score = (loss sum + L1 + L2) / N; the
+      updater (ND4J's formulas, :mod:`seqnet.optim`) steps on the gradient of the loss *sum*;
+      then ``l2 w + l1 sign(w)`` is added to the update and the update is divided by N.
+    """
+
+    STANDARD = "STANDARD"
+    DL4J_LEGACY = "DL4J_LEGACY"
+
+
 class LossFunction(_Named):
     """Per-step losses of the output layers (DL4J's ``LossFunctions.LossFunction``)."""
 

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from seqnet.conf.enums import BackpropType, GradientNormalization, WeightInit
+from seqnet.conf.enums import BackpropType, GradientNormalization, UpdateRule, WeightInit
 from seqnet.conf.input_type import InputType
 from seqnet.conf.layers import GravesBidirectionalLSTM, Layer, SubsamplingLayer
 from seqnet.conf.preprocessors import (
@@ -34,7 +34,7 @@ _DATA_TYPES = ("float32", "float64")
 #: The network-wide settings besides layers, updater, preprocessors and input type.
 SETTINGS = ("seed", "weight_init", "l1", "l2", "gradient_normalization",
             "gradient_normalization_threshold", "backprop_type", "tbptt_forward_length",
-            "tbptt_backward_length", "data_type")
+            "tbptt_backward_length", "data_type", "update_rule")
 
 
 @config
@@ -61,6 +61,7 @@ class MultiLayerConfiguration:
     input_preprocessors: dict[int, InputPreProcessor] = dataclasses.field(default_factory=dict)
     input_type: InputType | None = None
     data_type: str = "float32"
+    update_rule: UpdateRule = UpdateRule.STANDARD
 
     def _validate(self) -> None:
         if not self.layers:

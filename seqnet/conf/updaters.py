@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
+from seqnet import optim
 from seqnet.conf.schema import config, positional
 from seqnet.errors import ConfigurationError
 
@@ -43,6 +44,11 @@ class Updater:
         """Return a torch optimiser over ``params`` with this updater's hyper-parameters."""
         raise NotImplementedError
 
+    def build_legacy(self, groups: list[dict[str, Any]]) -> optim.LegacyOptimizer:
+        """Return DL4J's own formula for this updater (:mod:`seqnet.optim`) over ``groups``
+        (param groups carrying ``l1`` and ``l2``), for ``UpdateRule.DL4J_LEGACY``."""
+        raise NotImplementedError
+
 
 @positional("learning_rate")
 @config
@@ -54,12 +60,16 @@ class Sgd(Updater):
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.SGD(list(params), lr=self.learning_rate)
 
+    def build_legacy(self, groups: list[dict[str, Any]]) -> optim.LegacyOptimizer:
+        return optim.LegacySgd(groups, lr=self.learning_rate)
+
 
 @dataclasses.dataclass(kw_only=True)
 class _AdamFamily(Updater):
     """Adam's hyper-parameters, shared by its variants; ``_optimizer`` is the torch class."""
 
     _optimizer: ClassVar[type[torch.optim.Optimizer]]
+    _legacy: ClassVar[type[optim.LegacyAdam] | type[optim.LegacyNadam]]
     learning_rate: float = 1e-3
     beta1: float = 0.9
     beta2: float = 0.999
@@ -69,6 +79,10 @@ class _AdamFamily(Updater):
         return self._optimizer(list(params), lr=self.learning_rate,  # type: ignore[call-arg]
                                betas=(self.beta1, self.beta2), eps=self.epsilon)
 
+    def build_legacy(self, groups: list[dict[str, Any]]) -> optim.LegacyOptimizer:
+        return self._legacy(groups, lr=self.learning_rate, beta1=self.beta1,
+                            beta2=self.beta2, eps=self.epsilon)
+
 
 @positional("learning_rate")
 @config
@@ -76,6 +90,7 @@ class Adam(_AdamFamily):
     """Adam (torch.optim.Adam)."""
 
     _optimizer = torch.optim.Adam
+    _legacy = optim.LegacyAdam
 
 
 @positional("learning_rate")
@@ -84,6 +99,7 @@ class Nadam(_AdamFamily):
     """Nesterov-accelerated Adam (torch.optim.NAdam with its default momentum decay)."""
 
     _optimizer = torch.optim.NAdam
+    _legacy = optim.LegacyNadam
 
 
 @positional("learning_rate")
@@ -99,6 +115,10 @@ class RmsProp(Updater):
         return torch.optim.RMSprop(list(params), lr=self.learning_rate, alpha=self.rms_decay,
                                    eps=self.epsilon)
 
+    def build_legacy(self, groups: list[dict[str, Any]]) -> optim.LegacyOptimizer:
+        return optim.LegacyRmsProp(groups, lr=self.learning_rate, rms_decay=self.rms_decay,
+                                   eps=self.epsilon)
+
 
 @positional("learning_rate")
 @config
@@ -112,6 +132,9 @@ class Nesterovs(Updater):
         return torch.optim.SGD(list(params), lr=self.learning_rate, momentum=self.momentum,
                                nesterov=True)
 
+    def build_legacy(self, groups: list[dict[str, Any]]) -> optim.LegacyOptimizer:
+        return optim.LegacyNesterovs(groups, lr=self.learning_rate, momentum=self.momentum)
+
 
 @positional("learning_rate")
 @config
@@ -123,3 +146,6 @@ class AdaGrad(Updater):
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.Adagrad(list(params), lr=self.learning_rate, eps=self.epsilon)
+
+    def build_legacy(self, groups: list[dict[str, Any]]) -> optim.LegacyOptimizer:
+        return optim.LegacyAdaGrad(groups, lr=self.learning_rate, eps=self.epsilon)

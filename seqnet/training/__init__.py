@@ -7,6 +7,7 @@ imports the network.
 
 from seqnet.training.batches import epoch_batches, pad_steps
 from seqnet.training.normalization import normalize_gradients
-from seqnet.training.solver import Solver, Tensors, Trainable
+from seqnet.training.solver import Solver, Tensors, Trainable, rule_score
 
-__all__ = ["Solver", "Tensors", "Trainable", "epoch_batches", "normalize_gradients", "pad_steps"]
+__all__ = ["Solver", "Tensors", "Trainable", "epoch_batches", "normalize_gradients", "pad_steps",
+           "rule_score"]

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from seqnet import distributed
-from seqnet.conf.enums import BackpropType
+from seqnet.conf.enums import BackpropType, UpdateRule
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.conf.schema import to_dict
 from seqnet.conf.updaters import Updater
@@ -59,11 +59,26 @@ class Trainable(Protocol):
 
     def data_loss(self, x: torch.Tensor, labels: torch.Tensor, fmask: torch.Tensor | None,
                   lmask: torch.Tensor | None, states: dict[int, State] | None = None,
-                  detach_steps: int = 0) -> tuple[torch.Tensor, dict[int, State]]: ...
+                  detach_steps: int = 0, average: bool = True
+                  ) -> tuple[torch.Tensor, dict[int, State]]: ...
 
     def regularization(self) -> torch.Tensor: ...
 
     def rnn_clear_previous_state(self) -> None: ...
+
+
+def rule_score(rule: UpdateRule, loss_sum: torch.Tensor, reg: torch.Tensor,
+               n: int) -> torch.Tensor:
+    """The score of a minibatch of ``n`` examples under ``rule`` (see :class:`UpdateRule`).
+
+    >>> float(rule_score(UpdateRule.STANDARD, torch.tensor(6.0), torch.tensor(1.0), 3))
+    3.0
+    >>> float(rule_score(UpdateRule.DL4J_LEGACY, torch.tensor(6.0), torch.tensor(1.0), 3))
+    2.3333332538604736
+    """
+    if rule == UpdateRule.DL4J_LEGACY:
+        return (loss_sum + reg) / n
+    return loss_sum / n + reg
 
 
 class Solver:
@@ -85,15 +100,28 @@ class Solver:
     def optimizers(self) -> list[torch.optim.Optimizer]:
         """One torch optimiser per distinct updater (a layer's own, else the network's)."""
         if self._optimizers is None:
-            groups: dict[str, tuple[Updater, list[nn.Parameter]]] = {}
+            conf = self.net.conf
+            legacy = conf.update_rule == UpdateRule.DL4J_LEGACY
+            groups: dict[str, tuple[Updater, list[Any]]] = {}
             for i, module in enumerate(self.net.layers):
-                updater = self.net.conf.layer_setting(i, "updater")
+                updater = conf.layer_setting(i, "updater")
                 params = [p for p in module.parameters() if p.requires_grad]
                 if not params:
                     continue
                 key = json.dumps(to_dict(updater), sort_keys=True)
-                groups.setdefault(key, (updater, []))[1].extend(params)
-            self._optimizers = [updater.build(params) for updater, params in groups.values()]
+                entry = groups.setdefault(key, (updater, []))[1]
+                if not legacy:
+                    entry.extend(params)
+                    continue
+                # DL4J's l1/l2 act on the update of weights only (NOTE in seqnet.optim).
+                weights = {id(w) for w in module.weight_params()}
+                entry.append({"params": [p for p in params if id(p) in weights],
+                              "l1": float(conf.layer_setting(i, "l1")),
+                              "l2": float(conf.layer_setting(i, "l2"))})
+                entry.append({"params": [p for p in params if id(p) not in weights]})
+            self._optimizers = [updater.build_legacy([g for g in entries if g["params"]])
+                                if legacy else updater.build(entries)
+                                for updater, entries in groups.values()]
         return self._optimizers
 
     def updater_state(self) -> list[dict[str, Any]] | None:
@@ -198,6 +226,8 @@ class Solver:
                 detach_steps: int) -> dict[int, State]:
         """One parameter update; returns the recurrent layers' final states, detached."""
         net = self.net
+        if net.conf.update_rule == UpdateRule.DL4J_LEGACY:
+            return self._legacy_update(x, labels, fmask, lmask, states, detach_steps)
         opts = self.optimizers()
         for opt in opts:
             opt.zero_grad(set_to_none=True)
@@ -213,9 +243,43 @@ class Solver:
         if reg.requires_grad:
             reg.backward()
         grads = [p.grad for p in params if p.grad is not None]
+        self._step(opts, data_score + reg.detach(), grads, reg.dtype)
+        return {i: (h.detach(), c.detach()) for i, (h, c) in new_states.items()}
+
+    def _legacy_update(self, x: torch.Tensor, labels: torch.Tensor, fmask: torch.Tensor | None,
+                       lmask: torch.Tensor | None, states: dict[int, State] | None,
+                       detach_steps: int) -> dict[int, State]:
+        """One update by ``UpdateRule.DL4J_LEGACY`` (NOTE [ The legacy DL4J update ] in
+        :mod:`seqnet.optim`)."""
+        net = self.net
+        if distributed.is_distributed():
+            raise TrainingError("fit: the DL4J_LEGACY update rule trains in one process; use "
+                                "UpdateRule.STANDARD under torch.distributed")
+        opts = self.optimizers()
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
+        loss_sum, new_states = net.data_loss(x, labels, fmask, lmask, states, detach_steps,
+                                             average=False)
+        if loss_sum.requires_grad:
+            loss_sum.backward()
+        normalize_gradients(net.conf, net.layers)
+        with torch.no_grad():
+            reg = net.regularization()
+        n = x.shape[0]
+        grads = [p.grad for p in net.parameters() if p.grad is not None]
+        self._step(opts, rule_score(UpdateRule.DL4J_LEGACY, loss_sum.detach(), reg, n), grads,
+                   reg.dtype, {"iteration": net.iteration_count, "minibatch": n})
+        return {i: (h.detach(), c.detach()) for i, (h, c) in new_states.items()}
+
+    def _step(self, opts: list[torch.optim.Optimizer], score_tensor: torch.Tensor,
+              grads: list[torch.Tensor], dtype: torch.dtype,
+              step_args: dict[str, int] | None = None) -> None:
+        """Refuse a non-finite score or gradient, then step every optimiser and count the
+        iteration."""
+        net = self.net
         # One device-to-host copy per update for both checks.
-        probe = torch.stack([g.sum() for g in grads]).sum() if grads else reg.detach()
-        score, grad_sum = torch.stack((data_score + reg.detach(), probe.to(reg.dtype))).tolist()
+        probe = torch.stack([g.sum() for g in grads]).sum() if grads else score_tensor
+        score, grad_sum = torch.stack((score_tensor, probe.to(dtype))).tolist()
         if not math.isfinite(score):
             raise TrainingError(f"fit: expected a finite score, found {score} at epoch "
                                 f"{net.epoch_count}, iteration {net.iteration_count}")
@@ -226,11 +290,10 @@ class Solver:
                                 f"{net.epoch_count}, iteration {net.iteration_count} (check "
                                 f"the features of this minibatch for inf or NaN)")
         for opt in opts:
-            opt.step()
+            opt.step(**(step_args or {}))
         net.iteration_count += 1
         self.last_score = score
         logger.debug("iteration %d: score %.6g", net.iteration_count, score)
-        return {i: (h.detach(), c.detach()) for i, (h, c) in new_states.items()}
 
     def _start_replicas(self) -> None:
         """Every rank takes rank 0's parameters, once per network and process group (as DDP
