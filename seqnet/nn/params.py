@@ -1,4 +1,4 @@
-"""Checking arrays handed to ``set_param_table`` against DL4J's layouts."""
+"""DL4J parameter plumbing: arrays in and out of ``param_table``, checked against layouts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from seqnet.errors import ConfigurationError
+from seqnet.nn.base import LayerModule
 
 
 def check_shape(value: Any, shape: tuple[int, ...], key: str) -> torch.Tensor:
@@ -31,20 +32,37 @@ def check_shape(value: Any, shape: tuple[int, ...], key: str) -> torch.Tensor:
     return tensor.detach()
 
 
-def as_numpy(t: torch.Tensor) -> np.ndarray:
-    """A detached numpy copy of ``t``."""
-    return t.detach().cpu().numpy().copy()
+def to_numpy(value: Any, copy: bool = False) -> Any:
+    """A tensor as a numpy array (detached, on the CPU); anything else as it is.
+
+    ``copy=True`` makes the array its own memory: on the CPU ``.numpy()`` shares the
+    tensor's, so a parameter table handed out must be a copy.
+
+    >>> t = torch.zeros(2)
+    >>> shared, own = to_numpy(t), to_numpy(t, copy=True)
+    >>> _ = t.add_(1)
+    >>> shared.tolist(), own.tolist(), to_numpy([1, 2])
+    ([1.0, 1.0], [0.0, 0.0], [1, 2])
+    """
+    if not isinstance(value, torch.Tensor):
+        return value
+    array = value.detach().cpu().numpy()
+    return array.copy() if copy else array
 
 
-class WeightBiasParams:
-    """DL4J parameter plumbing for a module with one weight ``W`` and one bias ``b``.
+class WeightBiasModule(LayerModule):
+    """A layer module with one weight ``W`` and one bias ``b``.
 
-    The weight keeps its stored layout (``param_table`` says which); the bias is ``[1, nOut]``
+    The weight keeps its stored layout (the subclass says which); the bias is ``[1, nOut]``
     in DL4J and ``[nOut]`` inside.
     """
 
     W: nn.Parameter
     b: nn.Parameter
+
+    def param_table(self) -> dict[str, np.ndarray]:
+        """``W`` as stored and ``b [1, nOut]``."""
+        return {"W": to_numpy(self.W, copy=True), "b": to_numpy(self.b, copy=True).reshape(1, -1)}
 
     def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
         """Load DL4J-layout arrays (keys without the layer prefix)."""
