@@ -102,30 +102,44 @@ class GravesLSTMModule(RecurrentModule):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
-        n, _, steps = x.shape
+        n = x.shape[0]
         xt = x.permute(2, 0, 1)                                  # [T, N, C]
         if state is None:
             h0 = c0 = x.new_zeros(n, self.hidden)
         else:
             h0, c0 = state
         if not self.uses_fused_kernel():
-            zx = torch.addmm(self.b, xt.reshape(steps * n, -1), self.W).view(steps, n, -1)
-            m = None if mask is None else mask.t().unsqueeze(-1).to(zx.dtype)
-            hs, h, c = graves_lstm_loop(zx, self.RW, self.peep, h0, c0, m, self.conf.activation,
-                                        self.conf.gate_activation)
-            return hs.permute(1, 2, 0), (h, c)
-        if steps == 1:
-            # One step (rnn_time_step): no loop set-up, no weight reordering.
-            z = torch.addmm(self.b, xt[0], self.W)
-            packed_rw = self._time_step_rw(n)
-            if packed_rw is not None:
-                z = z.add_(packed_product(h0, packed_rw))
-            else:
-                z = z.addmm_(h0, self.RW)
-            h, c = graves_cell_step(z, self.peep, c0)
-            if mask is not None:
-                h, c = h * mask, c * mask
-            return h.unsqueeze(2), (h, c)
+            hs, h, c = self._reference(xt, mask, h0, c0)
+        elif xt.shape[0] == 1:
+            return self._one_step(xt[0], mask, h0, c0)
+        else:
+            hs, h, c = self._fused(xt, mask, h0, c0)
+        return hs.permute(1, 2, 0), (h, c)
+
+    def _reference(self, xt: torch.Tensor, mask: torch.Tensor | None, h0: torch.Tensor,
+                   c0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        steps, n, _ = xt.shape
+        zx = torch.addmm(self.b, xt.reshape(steps * n, -1), self.W).view(steps, n, -1)
+        m = None if mask is None else mask.t().unsqueeze(-1).to(zx.dtype)
+        return graves_lstm_loop(zx, self.RW, self.peep, h0, c0, m, self.conf.activation,
+                                self.conf.gate_activation)
+
+    def _one_step(self, x: torch.Tensor, mask: torch.Tensor | None, h0: torch.Tensor,
+                  c0: torch.Tensor) -> tuple[torch.Tensor, State]:
+        # One step (rnn_time_step): no loop set-up, no weight reordering.
+        z = torch.addmm(self.b, x, self.W)
+        packed_rw = self._time_step_rw(x.shape[0])
+        if packed_rw is not None:
+            z = z.add_(packed_product(h0, packed_rw))
+        else:
+            z = z.addmm_(h0, self.RW)
+        h, c = graves_cell_step(z, self.peep, c0)
+        if mask is not None:
+            h, c = h * mask, c * mask
+        return h.unsqueeze(2), (h, c)
+
+    def _fused(self, xt: torch.Tensor, mask: torch.Tensor | None, h0: torch.Tensor,
+               c0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         w, b, rw = to_internal(self.W), to_internal(self.b), to_internal(self.RW)
         peep = self.peep[INTERNAL_PEEPHOLES]
         if mask is not None and self.skip_padding:
@@ -133,16 +147,14 @@ class GravesLSTMModule(RecurrentModule):
             if packed is not None:
                 order, sizes, from_end = packed
                 if order is None:
-                    hs, h, c = GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, None,
-                                                         sizes, from_end)
-                    return hs.permute(1, 2, 0), (h, c)
+                    return GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, None, sizes,
+                                                    from_end)
                 inverse = torch.argsort(order)
                 hs, h, c = GravesLSTMFunction.apply(xt[:, order], w, b, rw, peep, h0[order],
-                                                     c0[order], None, sizes, False)
-                return hs[:, inverse].permute(1, 2, 0), (h[inverse], c[inverse])
-        m = None if mask is None else mask.t().unsqueeze(-1).to(x.dtype)
-        hs, h, c = GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, m, None)
-        return hs.permute(1, 2, 0), (h, c)
+                                                    c0[order], None, sizes, False)
+                return hs[:, inverse], h[inverse], c[inverse]
+        m = None if mask is None else mask.t().unsqueeze(-1).to(xt.dtype)
+        return GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, m, None)
 
     def param_table(self) -> dict[str, np.ndarray]:
         """``W [nIn, 4H]``, ``RW [H, 4H+3]`` (peepholes f, o, i last), ``b [1, 4H]``."""
