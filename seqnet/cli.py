@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -100,7 +101,8 @@ def _train_process(config: Any, resume: bool, overwrite: bool, epochs: int | Non
     """One training process: joins the process group torchrun or launch() describes in the
     environment (if any), trains, and on rank 0 prints the test evaluation."""
     from seqnet import distributed
-    from seqnet.workflow.train import resolve_device, train as run_training
+    from seqnet.workflow.train import resolve_device
+    from seqnet.workflow.train import train as run_training
 
     joined = distributed.init_from_env(resolve_device(config.run.device))
     try:
@@ -169,7 +171,8 @@ def predict(model: str, input_path: str, out: str, value_range: tuple[int, int] 
     at its last real step.
     """
     from seqnet.workflow.model_io import load_model
-    from seqnet.workflow.predict import input_reader, predict as run_predict, write_predictions
+    from seqnet.workflow.predict import input_reader, write_predictions
+    from seqnet.workflow.predict import predict as run_predict
 
     net, extras = load_model(model)
     reader = input_reader(input_path, value_range, skip_lines, delimiter)

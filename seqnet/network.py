@@ -50,7 +50,7 @@ from seqnet.nn.build import build_module
 from seqnet.nn.last_time_step import LastTimeStepModule
 from seqnet.nn.losses import row_loss
 from seqnet.serialization import ModelParts, read_model, write_model
-from seqnet.tensors import like, numpy_of, to_tensor
+from seqnet.tensors import like, to_numpy, to_tensor
 from seqnet.training import Solver, Tensors, epoch_batches, rule_score
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -334,11 +334,11 @@ class MultiLayerNetwork:
         part, merge = distributed.evaluation_part(iterator)
         evaluation = factory()
         for ds in epoch_batches(part):
-            out = self.output(numpy_of(ds.features), numpy_of(ds.features_mask))
-            labels = numpy_of(ds.labels)
+            out = self.output(to_numpy(ds.features), to_numpy(ds.features_mask))
+            labels = to_numpy(ds.labels)
             mask = ds.labels_mask if ds.labels_mask is not None else ds.features_mask
             if out.ndim == 3:
-                evaluation.eval_time_series(labels, out, numpy_of(mask))
+                evaluation.eval_time_series(labels, out, to_numpy(mask))
             else:
                 evaluation.eval(labels, out)
         return distributed.merge_over_ranks(evaluation) if merge else evaluation

@@ -30,15 +30,22 @@ def like(result: torch.Tensor, original: Any) -> Any:
     """``result`` as numpy when ``original`` was not a tensor, else the tensor itself."""
     if isinstance(original, torch.Tensor):
         return result
-    return result.detach().cpu().numpy()
+    return to_numpy(result)
 
 
-def numpy_of(value: Any) -> Any:
-    """A tensor as a numpy array on the host; anything else (numpy, ``None``) as it is.
+def to_numpy(value: Any, copy: bool = False) -> Any:
+    """A tensor as a numpy array (detached, on the CPU); anything else as it is.
 
-    >>> numpy_of(torch.ones(2)).tolist(), numpy_of(None)
-    ([1.0, 1.0], None)
+    ``copy=True`` makes the array its own memory: on the CPU ``.numpy()`` shares the
+    tensor's, so a parameter table handed out must be a copy.
+
+    >>> t = torch.zeros(2)
+    >>> shared, own = to_numpy(t), to_numpy(t, copy=True)
+    >>> _ = t.add_(1)
+    >>> shared.tolist(), own.tolist(), to_numpy([1, 2])
+    ([1.0, 1.0], [0.0, 0.0], [1, 2])
     """
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return value
+    if not isinstance(value, torch.Tensor):
+        return value
+    array = value.detach().cpu().numpy()
+    return array.copy() if copy else array

@@ -23,10 +23,11 @@ from torch import nn
 
 from seqnet.conf.enums import WeightInit
 from seqnet.conf.layers import GravesBidirectionalLSTM
-from seqnet.nn.graves_lstm import GravesLSTMModule, State
+from seqnet.nn.base import RecurrentModule, State
+from seqnet.nn.graves import GravesLSTMModule
 
 
-class BidirectionalModule(nn.Module):
+class BidirectionalModule(RecurrentModule):
     """Sum of a forward and a backward Graves LSTM; no stored state (no time-stepping)."""
 
     def __init__(self, conf: GravesBidirectionalLSTM, dtype: torch.dtype,

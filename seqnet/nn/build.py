@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from seqnet.conf.enums import WeightInit
 from seqnet.conf.layers import (
@@ -23,14 +22,15 @@ from seqnet.conf.layers import (
     OutputLayer,
     SubsamplingLayer,
 )
+from seqnet.nn.base import LayerModule, RecurrentModule
 from seqnet.nn.bidirectional import BidirectionalModule
 from seqnet.nn.conv import ConvolutionModule, SubsamplingModule
 from seqnet.nn.dense import DenseModule
-from seqnet.nn.graves_lstm import GravesLSTMModule
+from seqnet.nn.graves import GravesLSTMModule
 from seqnet.nn.last_time_step import LastTimeStepModule
 from seqnet.nn.lstm import LSTMModule
 
-_MODULES: list[tuple[type[Layer], type[nn.Module]]] = [
+_MODULES: list[tuple[type[Layer], type[LayerModule]]] = [
     (GravesBidirectionalLSTM, BidirectionalModule),
     (GravesLSTM, GravesLSTMModule),
     (LSTM, LSTMModule),
@@ -42,12 +42,14 @@ _MODULES: list[tuple[type[Layer], type[nn.Module]]] = [
 
 
 def build_module(conf: Layer, dtype: torch.dtype, generator: torch.Generator,
-                 weight_init: WeightInit = WeightInit.XAVIER) -> nn.Module:
+                 weight_init: WeightInit = WeightInit.XAVIER) -> LayerModule:
     """A freshly initialised module for ``conf``; ``weight_init`` is the network default."""
     if isinstance(conf, LastTimeStep):
         assert conf.layer is not None
-        return LastTimeStepModule(build_module(conf.layer, dtype, generator, weight_init))
+        inner = build_module(conf.layer, dtype, generator, weight_init)
+        assert isinstance(inner, RecurrentModule)      # LastTimeStep's conf checks the layer
+        return LastTimeStepModule(inner)
     for conf_type, module_type in _MODULES:
         if isinstance(conf, conf_type):
-            return module_type(conf, dtype, generator, weight_init)  # type: ignore[call-arg]
+            return module_type(conf, dtype, generator, weight_init)
     raise TypeError(f"no module for layer configuration {type(conf).__name__}")

@@ -20,11 +20,12 @@ from torch import nn
 from seqnet.conf.enums import PoolingType, WeightInit
 from seqnet.conf.layers import ConvolutionLayer, SubsamplingLayer
 from seqnet.nn.activations import activation_fn
+from seqnet.nn.base import LayerModule
 from seqnet.nn.init import init_weight
-from seqnet.nn.params import WeightBiasParams, as_numpy
+from seqnet.nn.params import WeightBiasModule
 
 
-class ConvolutionModule(WeightBiasParams, nn.Module):
+class ConvolutionModule(WeightBiasModule):
     """2-D convolution; ``W [nOut, nIn, kH, kW]`` and ``b [1, nOut]`` as in DL4J."""
 
     def __init__(self, conf: ConvolutionLayer, dtype: torch.dtype, generator: torch.Generator,
@@ -47,12 +48,8 @@ class ConvolutionModule(WeightBiasParams, nn.Module):
         return self._act(F.conv2d(x, self.W, self.b, stride=self.conf.stride,
                                   padding=self.conf.padding))
 
-    def param_table(self) -> dict[str, np.ndarray]:
-        """``W [nOut, nIn, kH, kW]`` and ``b [1, nOut]``."""
-        return {"W": as_numpy(self.W), "b": as_numpy(self.b).reshape(1, -1)}
 
-
-class SubsamplingModule(nn.Module):
+class SubsamplingModule(LayerModule):
     """Max or average pooling; no parameters."""
 
     def __init__(self, conf: SubsamplingLayer, dtype: torch.dtype, generator: torch.Generator,

@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-
-import numpy as np
 import torch
 from torch import nn
 
@@ -19,11 +17,12 @@ from seqnet.conf.enums import WeightInit
 from seqnet.conf.layers import Layer
 from seqnet.nn.activations import activation_fn
 from seqnet.nn.init import init_weight
-from seqnet.nn.params import WeightBiasParams, as_numpy
+from seqnet.nn.params import WeightBiasModule
 
 
-class DenseModule(WeightBiasParams, nn.Module):
-    """``DenseLayer``, ``OutputLayer`` and ``RnnOutputLayer`` (on ``[N, C]`` or ``[N, C, T]``)."""
+class DenseModule(WeightBiasModule):
+    """``DenseLayer``, ``OutputLayer`` and ``RnnOutputLayer`` (on ``[N, C]`` or ``[N, C, T]``);
+    ``W [nIn, nOut]``."""
 
     def __init__(self, conf: Layer, dtype: torch.dtype, generator: torch.Generator,
                  weight_init: WeightInit = WeightInit.XAVIER) -> None:
@@ -56,7 +55,3 @@ class DenseModule(WeightBiasParams, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._act(self.preout(x))
-
-    def param_table(self) -> dict[str, np.ndarray]:
-        """``W [nIn, nOut]`` and ``b [1, nOut]``."""
-        return {"W": as_numpy(self.W), "b": as_numpy(self.b).reshape(1, -1)}

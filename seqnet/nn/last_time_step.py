@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqnet.nn.graves_lstm import State
+from seqnet.nn.base import RecurrentModule, State
 
 
 def last_real_step(mask: torch.Tensor, steps: int) -> torch.Tensor:
@@ -23,10 +23,10 @@ def last_real_step(mask: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.where(last < 0, steps - 1, last)
 
 
-class LastTimeStepModule(nn.Module):
+class LastTimeStepModule(RecurrentModule):
     """Runs the wrapped recurrent module and keeps ``[N, H]`` at each last real step."""
 
-    def __init__(self, inner: nn.Module) -> None:
+    def __init__(self, inner: RecurrentModule) -> None:
         super().__init__()
         self.inner = inner
 

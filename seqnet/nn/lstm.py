@@ -31,10 +31,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqnet.conf.enums import WeightInit
 from seqnet.conf.layers import BaseLSTM
+from seqnet.nn.base import RecurrentModule, State
 from seqnet.nn.init import init_weight
-from seqnet.nn.params import as_numpy, check_shape
-
-State = tuple[torch.Tensor, torch.Tensor]
+from seqnet.nn.params import check_shape
+from seqnet.tensors import to_numpy
 
 # torch's gate blocks are (i, f, g, o); DL4J's are (a=g, f, o, i).
 _TORCH_FROM_DL4J = [3, 1, 0, 2]
@@ -60,7 +60,7 @@ def mask_runs(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     return example, start, end - start + 1
 
 
-class LSTMModule(nn.Module):
+class LSTMModule(RecurrentModule):
     """An ``LSTM`` layer: ``[N, nIn, T]`` -> ``[N, H, T]`` and the final (h, c)."""
 
     def __init__(self, conf: BaseLSTM, dtype: torch.dtype, generator: torch.Generator,
@@ -146,7 +146,8 @@ class LSTMModule(nn.Module):
         w = _reorder(self.lstm.weight_ih_l0, _DL4J_FROM_TORCH, hid, 0).t()
         rw = _reorder(self.lstm.weight_hh_l0, _DL4J_FROM_TORCH, hid, 0).t()
         b = _reorder(self.lstm.bias_ih_l0 + self.lstm.bias_hh_l0, _DL4J_FROM_TORCH, hid, 0)
-        return {"W": as_numpy(w), "RW": as_numpy(rw), "b": as_numpy(b).reshape(1, -1)}
+        return {"W": to_numpy(w, copy=True), "RW": to_numpy(rw, copy=True),
+                "b": to_numpy(b, copy=True).reshape(1, -1)}
 
     def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
         """Load DL4J-layout arrays (keys without the layer prefix)."""

@@ -1,4 +1,4 @@
-"""Checking arrays handed to ``set_param_table`` against DL4J's layouts."""
+"""DL4J parameter plumbing: arrays in and out of ``param_table``, checked against layouts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from seqnet.errors import ConfigurationError
+from seqnet.nn.base import LayerModule
+from seqnet.tensors import to_numpy
 
 
 def check_shape(value: Any, shape: tuple[int, ...], key: str) -> torch.Tensor:
@@ -31,20 +33,19 @@ def check_shape(value: Any, shape: tuple[int, ...], key: str) -> torch.Tensor:
     return tensor.detach()
 
 
-def as_numpy(t: torch.Tensor) -> np.ndarray:
-    """A detached numpy copy of ``t``."""
-    return t.detach().cpu().numpy().copy()
+class WeightBiasModule(LayerModule):
+    """A layer module with one weight ``W`` and one bias ``b``.
 
-
-class WeightBiasParams:
-    """DL4J parameter plumbing for a module with one weight ``W`` and one bias ``b``.
-
-    The weight keeps its stored layout (``param_table`` says which); the bias is ``[1, nOut]``
+    The weight keeps its stored layout (the subclass says which); the bias is ``[1, nOut]``
     in DL4J and ``[nOut]`` inside.
     """
 
     W: nn.Parameter
     b: nn.Parameter
+
+    def param_table(self) -> dict[str, np.ndarray]:
+        """``W`` as stored and ``b [1, nOut]``."""
+        return {"W": to_numpy(self.W, copy=True), "b": to_numpy(self.b, copy=True).reshape(1, -1)}
 
     def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
         """Load DL4J-layout arrays (keys without the layer prefix)."""

@@ -12,8 +12,9 @@ import torch
 from seqdata.dataset import DataSet
 from seqnet.conf.enums import Activation
 from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
-from seqnet.nn import graves_lstm
-from seqnet.nn.graves_lstm import GravesLSTMModule, fused_graves_lstm, graves_lstm_loop
+from seqnet.nn.graves import GravesLSTMModule, cpu, kernel
+from seqnet.nn.graves.kernel import fused_graves_lstm
+from seqnet.nn.graves.reference import graves_lstm_loop
 from tests.seqnet._nets import make_net
 
 
@@ -314,7 +315,7 @@ def test_time_stepped_network_copies_and_pickles():
 def test_fused_loop_with_torch_tanh_equals_reference(monkeypatch):
     """Off the CPU the loop takes torch.tanh instead of the sigmoid form (NOTE [ tanh on CPU ]);
     that branch gives the reference numbers too."""
-    monkeypatch.setattr(graves_lstm, "_tanh_into", lambda device: graves_lstm._tanh_torch)
+    monkeypatch.setattr(cpu, "tanh_into", lambda device: cpu.tanh_torch)
     args = _inputs(15, steps=6)
     fused = fused_graves_lstm(*args, None, None)
     loop = graves_lstm_loop(*args, None, Activation.TANH, Activation.SIGMOID)
@@ -327,7 +328,7 @@ def test_backward_in_chunks_of_steps_passes_gradcheck(monkeypatch, mask_kind):
     """Long sequences go back in chunks of steps (NOTE [ Backward in chunks of steps ]);
     chunks of 2 steps over 5 give the finite-difference gradients, with and without an input
     projection."""
-    monkeypatch.setattr(graves_lstm, "_CHUNK_BYTES", 2 * 3 * 16 * 8)   # 2 steps of [3, 16]
+    monkeypatch.setattr(kernel, "CHUNK_BYTES", 2 * 3 * 16 * 8)   # 2 steps of [3, 16]
     test_module_fused_path_passes_gradcheck(mask_kind)
     args = _inputs(16, steps=5)
     sizes = [3, 3, 2, 1, 1] if mask_kind == "right" else None
@@ -362,3 +363,20 @@ def test_shortest_first_prefix_path_passes_gradcheck():
     args = _inputs(19, steps=4, n=3)
     assert torch.autograd.gradcheck(
         lambda *a: fused_graves_lstm(*a, None, [1, 2, 2, 3], from_end=True), args)
+
+
+def test_module_switch_forces_the_reference_loop(monkeypatch):
+    """uses_fused_kernel is the one switch between the paths: forced off, the module runs the
+    reference loop and gives the fused kernel's values and gradients."""
+    module = _module_with_peepholes(20)
+    x = torch.randn(3, 3, 5, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[1., 1., 1., 1., 1.], [1., 1., 1., 0., 0.], [1., 0., 1., 1., 0.]])
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(module, "uses_fused_kernel", lambda fused=fused: fused)
+        y, (h, c) = module(x, mask)
+        grads = torch.autograd.grad(y.square().sum() + h.sum() + c.sum(),
+                                    [x, *module.parameters()])
+        results.append((y, h, c, *grads))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from seqnet.conf.enums import Activation
 from seqnet.conf.layers import LSTM
-from seqnet.nn.graves_lstm import graves_lstm_loop
+from seqnet.nn.graves.reference import graves_lstm_loop
 from seqnet.nn.lstm import LSTMModule, mask_runs
 
 
