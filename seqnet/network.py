@@ -45,8 +45,9 @@ from seqnet.conf.layers import GravesBidirectionalLSTM, LastTimeStep, Layer, Out
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.errors import ConfigurationError, ModelFileError, SeqNetError, StateError
 from seqnet.evaluation import Evaluation, RegressionEvaluation
-from seqnet.nn.base import State
+from seqnet.nn.base import LayerModule, LayerStack, State
 from seqnet.nn.build import build_module
+from seqnet.nn.dense import DenseModule
 from seqnet.nn.last_time_step import LastTimeStepModule
 from seqnet.nn.losses import row_loss
 from seqnet.serialization import ModelParts, read_model, write_model
@@ -72,7 +73,7 @@ class MultiLayerNetwork:
         self.iteration_count = 0
         self.epoch_count = 0
         self.normalizer: Any = None
-        self._layers: nn.ModuleList | None = None
+        self._layers: LayerStack | None = None
         self._rnn_state: dict[int, State] = {}
         self._solver = Solver(self)
         self._device = torch.device("cpu")
@@ -86,14 +87,14 @@ class MultiLayerNetwork:
         if seed is None:
             seed = random.Random(int(torch.randint(2**31, (1,)))).getrandbits(63)
         generator = torch.Generator().manual_seed(seed)
-        self._layers = nn.ModuleList(
+        self._layers = LayerStack(
             build_module(layer, self._dtype, generator, self.conf.weight_init)
             for layer in self.conf.layers).to(self._device)
         self._solver = Solver(self)
         self._rnn_state = {}
 
     @property
-    def layers(self) -> nn.ModuleList:
+    def layers(self) -> LayerStack:
         """The torch modules, one per layer (a ``torch.nn.ModuleList``)."""
         if self._layers is None:
             raise StateError("MultiLayerNetwork: expected init() to have been called, found "
@@ -204,7 +205,7 @@ class MultiLayerNetwork:
                 x, new_states[i] = _run_recurrent(module, x, mask, state, detach_steps)
                 if isinstance(layer, LastTimeStep):
                     mask = None
-            elif i == last and preout and isinstance(layer, OutputLayer):
+            elif i == last and preout and isinstance(module, DenseModule):
                 x = module.preout(x)
             else:
                 x = module(x)
@@ -475,7 +476,7 @@ def _adapt(x: torch.Tensor, layer: Layer, index: int, minibatch: int) -> torch.T
                       f"found shape {list(x.shape)}")
 
 
-def _run_recurrent(module: nn.Module, x: torch.Tensor, mask: torch.Tensor | None,
+def _run_recurrent(module: LayerModule, x: torch.Tensor, mask: torch.Tensor | None,
                    state: State | None, detach_steps: int) -> tuple[torch.Tensor, State]:
     """Run a recurrent module; the first ``detach_steps`` steps get no gradient (TBPTT k2)."""
     if isinstance(module, LastTimeStepModule):

@@ -18,7 +18,8 @@ Feed-forward modules map ``x`` to ``y``; recurrent modules (:class:`RecurrentMod
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -64,3 +65,18 @@ class RecurrentModule(LayerModule):
                 state: State | None = None) -> tuple[torch.Tensor, State]:
         """``x [N, C, T]`` -> ``[N, H, T]`` (or ``[N, H]`` for ``LastTimeStep``) and the
         state after the last step; at a step where ``mask [N, T]`` is 0, h and c are zeroed."""
+
+
+class LayerStack(nn.ModuleList):
+    """A network's layer modules in order: a ``torch.nn.ModuleList`` whose items are
+    :class:`LayerModule` (so what a layer provides is known wherever the stack is walked)."""
+
+    def __init__(self, modules: Iterable[LayerModule]) -> None:
+        super().__init__(modules)
+
+    def __iter__(self) -> Iterator[LayerModule]:
+        return cast(Iterator[LayerModule], super().__iter__())
+
+    def layer(self, index: int) -> LayerModule:
+        """The module of layer ``index``."""
+        return cast(LayerModule, self[index])

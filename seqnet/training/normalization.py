@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
-from torch import nn
 
 from seqnet.conf.enums import GradientNormalization
 from seqnet.conf.multilayer import MultiLayerConfiguration
+from seqnet.nn.base import LayerModule
 
 
-def normalize_gradients(conf: MultiLayerConfiguration, modules: Iterable[nn.Module]) -> None:
+def normalize_gradients(conf: MultiLayerConfiguration, modules: Iterable[LayerModule]) -> None:
     """Apply each layer's gradient normalisation mode (its own, else the network's) to the
     gradients of its module, in place."""
     for i, module in enumerate(modules):

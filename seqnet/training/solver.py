@@ -31,7 +31,7 @@ from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.conf.schema import to_dict
 from seqnet.conf.updaters import Updater
 from seqnet.errors import SeqNetError, StateError, TrainingError
-from seqnet.nn.base import State
+from seqnet.nn.base import LayerStack, State
 from seqnet.training.batches import epoch_batches, pad_steps
 from seqnet.training.normalization import normalize_gradients
 
@@ -48,7 +48,7 @@ class Trainable(Protocol):
     epoch_count: int
 
     @property
-    def layers(self) -> nn.ModuleList: ...
+    def layers(self) -> LayerStack: ...
 
     @property
     def device(self) -> torch.device: ...
@@ -290,7 +290,7 @@ class Solver:
                                 f"{net.epoch_count}, iteration {net.iteration_count} (check "
                                 f"the features of this minibatch for inf or NaN)")
         for opt in opts:
-            opt.step(**(step_args or {}))
+            opt.step(**(step_args or {}))  # type: ignore[call-overload]
         net.iteration_count += 1
         self.last_score = score
         logger.debug("iteration %d: score %.6g", net.iteration_count, score)
