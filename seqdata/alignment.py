@@ -184,10 +184,29 @@ def needs_mask(lengths: np.ndarray, starts: np.ndarray, T: int) -> bool:
     return bool(np.any(lengths != T) or np.any(np.asarray(starts) != 0))
 
 
-def one_hot_classes(values: object, lengths: np.ndarray, num_classes: int,
+def is_class_label(values: object, num_possible_labels: int | None = None) -> np.ndarray:
+    """Which label values are class indices: finite whole numbers, ``>= 0`` and, when
+    ``num_possible_labels`` is given, below it. The one rule for one-hot conversion, corpus
+    validation and the store's label counts.
+
+    >>> is_class_label(np.array([0., 2., 2.5, -1., np.nan, 3.]), 3).tolist()
+    [True, True, False, False, False, False]
+    >>> is_class_label(np.array([0., 7.])).tolist()
+    [True, True]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(v) & (v >= 0) & (v == np.floor(v))
+        if num_possible_labels is not None:
+            ok &= v < num_possible_labels
+    return ok
+
+
+def one_hot_classes(values: object, lengths: np.ndarray, num_possible_labels: int,
                     sources: Sequence[str], first_lines: np.ndarray,
                     column: int | None = None) -> np.ndarray:
-    """Check that label values are integers in ``[0, num_classes)`` and return them as int64.
+    """Check that label values are class indices (:func:`is_class_label`) and return them as
+    int64.
 
     ``values`` is the stacked label column ``[sum(lengths)]``. ``"2"`` and ``"2.0"`` are fine;
     a negative, fractional, non-finite or too large value raises :class:`LabelError` naming the
@@ -198,13 +217,12 @@ def one_hot_classes(values: object, lengths: np.ndarray, num_classes: int,
     >>> one_hot_classes(np.array([0., 2.5]), np.array([2]), 3, ["a.csv"], np.array([2]), 1)
     Traceback (most recent call last):
     ...
-    seqdata.errors.LabelError: a.csv:3:1: cannot convert label 2.5 to one-hot: expected an integer in [0, 3) (num_possible_labels=3)
+    seqdata.errors.LabelError: a.csv:3:1: cannot convert label 2.5 to one-hot: expected an \
+integer in [0, 3) (num_possible_labels=3)
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     col = np.asarray(values, dtype=np.float64).reshape(-1)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(col) & (col >= 0) & (col < num_classes) & (col == np.floor(col))
-    bad = np.flatnonzero(~ok)
+    bad = np.flatnonzero(~is_class_label(col, num_possible_labels))
     if bad.size:
         row = int(bad[0])
         example = int(np.searchsorted(np.cumsum(lengths), row, side="right"))
@@ -212,14 +230,14 @@ def one_hot_classes(values: object, lengths: np.ndarray, num_classes: int,
         line = int(np.asarray(first_lines)[example]) + step
         raise LabelError(
             f"cannot convert label {col[row]:g} to one-hot: expected an integer in "
-            f"[0, {num_classes}) (num_possible_labels={num_classes})",
+            f"[0, {num_possible_labels}) (num_possible_labels={num_possible_labels})",
             path=sources[example], line=line, column=column)
     return col.astype(np.int64)
 
 
 def pad_one_hot(classes: np.ndarray, lengths: np.ndarray, starts: np.ndarray, T: int,
-                num_classes: int) -> np.ndarray:
-    """One-hot ``[N, num_classes, T]`` float32 labels placed like :func:`pad_sequences`.
+                num_possible_labels: int) -> np.ndarray:
+    """One-hot ``[N, num_possible_labels, T]`` float32 labels placed like :func:`pad_sequences`.
 
     Padded steps are all-zero vectors.
 
@@ -227,7 +245,7 @@ def pad_one_hot(classes: np.ndarray, lengths: np.ndarray, starts: np.ndarray, T:
     [[0.0, 0.0], [0.0, 1.0]]
     """
     lengths = np.asarray(lengths, dtype=np.int64)
-    out = np.zeros((len(lengths), num_classes, T), dtype=np.float32)
+    out = np.zeros((len(lengths), num_possible_labels, T), dtype=np.float32)
     example, step = _positions(lengths, starts)
     _check_fits(step, T)
     out[example, np.asarray(classes, dtype=np.int64), step] = 1.0

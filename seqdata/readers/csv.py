@@ -34,10 +34,12 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from seqdata.errors import ParseError, SeqDataError
-from seqdata.readers._files import FileSequenceRecordReader, read_all
+from seqdata.locations import read_all
 from seqdata.readers.base import RaggedBatch, SequenceRecord
+from seqdata.readers.files import FileSequenceRecordReader
+from seqdata.splits import ListSplit
 
-__all__ = ["CSVSequenceRecordReader"]
+__all__ = ["CSVSequenceRecordReader", "read_csv_batch"]
 
 _BOM = b"\xef\xbb\xbf"
 # What a number looks like, exactly: pyarrow's float parser accepts the same spellings (the
@@ -175,6 +177,17 @@ class CSVSequenceRecordReader(FileSequenceRecordReader):
         arrays = [_parse_precise(data, location, self.skip_num_lines, self._dialect)
                   for data, location in zip(raw, sources)]
         return sources, arrays, [len(a) for a in arrays]
+
+
+def read_csv_batch(paths: Sequence[str], skip_num_lines: int = 0,
+                   delimiter: str = ",") -> RaggedBatch:
+    """Parse CSV sequence files, one sequence each, into one ragged batch (a bulk read).
+
+    What conversion and validation read a corpus with, chunk by chunk.
+    """
+    reader = CSVSequenceRecordReader(skip_num_lines=skip_num_lines, delimiter=delimiter)
+    reader.initialize(ListSplit(list(paths)))
+    return reader.load_ragged(range(len(paths)))
 
 
 def _split_rows(block: np.ndarray, lengths: list[int]) -> list[np.ndarray]:

@@ -20,7 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from seqdata.errors import ParseError
-from seqdata.readers._files import FileSequenceRecordReader, parallel_map, read_bytes
+from seqdata.locations import parallel_map, read_bytes
+from seqdata.readers.files import FileSequenceRecordReader
 from seqdata.readers.base import SequenceRecord
 
 __all__ = ["NpySequenceRecordReader"]

@@ -32,10 +32,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from seqdata.errors import StoreError
+from seqdata.errors import SeqDataError, StoreError
+from seqdata.locations import open_filesystem
 from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
 from seqdata.store import manifest as mf
 from seqdata.store.writer import ROLE_PREFIX
@@ -55,29 +55,6 @@ DECODE_ALL_BYTES = (_physical_memory() or 16 << 30) // 4
 STREAM_CACHE_GROUPS = 2
 
 
-def resolve(path: str) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and the path within it for a local path or a URL.
-
-    URLs pyarrow knows (``file://``, ``s3://``, ``gs://``, ``hdfs://``) use pyarrow's own
-    filesystems; any other scheme goes through fsspec when it is installed.
-    """
-    if "://" not in path:
-        return pafs.LocalFileSystem(), os.path.abspath(path)
-    try:
-        return pafs.FileSystem.from_uri(path)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as arrow_error:
-        try:
-            import fsspec
-        except ImportError:
-            raise StoreError(f"{path}: pyarrow cannot open this URL ({arrow_error}) and fsspec "
-                             "is not installed") from None
-        try:
-            fs, inner = fsspec.core.url_to_fs(path)
-        except (ValueError, ImportError) as e:
-            raise StoreError(f"{path}: no filesystem understands this URL ({e})") from None
-        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), inner
-
-
 class SequenceStore:
     """A packed store written by :func:`seqdata.store.convert.convert` (``seqdata convert``).
 
@@ -87,7 +64,10 @@ class SequenceStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self._fs, self._root = resolve(self.path)
+        try:
+            self._fs, self._root = open_filesystem(self.path)
+        except SeqDataError as e:
+            raise StoreError(str(e)) from None
         where = posixpath.join(self.path, mf.MANIFEST_NAME)
         try:
             with self._fs.open_input_stream(posixpath.join(self._root, mf.MANIFEST_NAME)) as f:
@@ -175,10 +155,8 @@ class SequenceStore:
                         self, role, *_index_columns(table, names), self._row_groups())
                 else:
                     table = self.table([role] + names)
-                    flat = table.column(role).combine_chunks().flatten().flatten()
-                    self._cache[role] = _Decoded(
-                        flat.to_numpy(zero_copy_only=True).reshape(-1, self.columns(role)),
-                        *_index_columns(table, names))
+                    self._cache[role] = _Decoded(_step_values(table, role, self.columns(role)),
+                                                 *_index_columns(table, names))
             return self._cache[role]
 
     def _role_bytes(self, role: str) -> int:
@@ -208,12 +186,21 @@ class SequenceStore:
                 table = pq.ParquetFile(f).read_row_group(group, columns=[role])
         except (OSError, pa.ArrowException) as e:
             raise StoreError(f"{self.path}: cannot read the store's Parquet data ({e})") from None
-        flat = table.column(role).combine_chunks().flatten().flatten()
-        return flat.to_numpy(zero_copy_only=True).reshape(-1, self.columns(role))
+        return _step_values(table, role, self.columns(role))
 
     def _check_role(self, role: str) -> None:
         if role not in self.roles:
             raise StoreError(f"{self.path}: expected a role in {self.roles}, found {role!r}")
+
+
+def _step_values(table: pa.Table, role: str, columns: int) -> np.ndarray:
+    """The steps of a role's column as one ``[steps, columns]`` float32 array, without a copy.
+
+    The one conversion from the store's Arrow layout to numpy (see NOTE [ How the store is
+    read ]): a ``large_list<fixed_size_list<float32, C>>`` column is one flat buffer.
+    """
+    flat = table.column(role).combine_chunks().flatten().flatten()
+    return flat.to_numpy(zero_copy_only=True).reshape(-1, columns)
 
 
 def _index_columns(table: pa.Table, names: list[str]
