@@ -68,7 +68,7 @@ class ListSplit(InputSplit):
 # path-or-pattern arguments of both commands all read patterns through NumberPattern.
 _INT_TOKEN = re.compile(r"%[-+ #0-9]*d")
 _ACCEPTED_TOKEN = re.compile(r"%(?:0([1-9]))?d")
-_ACCEPTED_FORMS = "exactly one %d or %0Nd (N a single digit 1-9, e.g. %03d)"
+_ACCEPTED_FORMS = "exactly one %d token: '%d' or '%0Nd' (N a single digit 1-9, e.g. '%03d')"
 
 
 def is_pattern(text: str | os.PathLike[str]) -> bool:
@@ -87,10 +87,10 @@ class NumberPattern:
     >>> p = NumberPattern.parse("s3://bucket/my%20files/part_%02d.csv")
     >>> p.format(7)
     's3://bucket/my%20files/part_07.csv'
-    >>> NumberPattern.parse("seq_%d_%d.csv")
+    >>> NumberPattern.parse("seq_%d_%d.csv")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    seqdata.errors.SplitError: pattern 'seq_%d_%d.csv': expected exactly one %d or %0Nd (N a single digit 1-9, e.g. %03d), found '%d', '%d'
+    seqdata.errors.SplitError: pattern 'seq_%d_%d.csv': expected exactly one %d token: ...
     """
 
     head: str
@@ -219,20 +219,21 @@ def split_from_argument(argument: str | os.PathLike[str],
 
     >>> split_from_argument("data/%d.csv", (0, 1)).locations()
     ['data/0.csv', 'data/1.csv']
-    >>> split_from_argument("data/%d.csv", name="FEATURES")
+    >>> split_from_argument("data/%d.csv", name="FEATURES")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    seqdata.errors.SplitArgumentError: FEATURES 'data/%d.csv' is a %d pattern: give --range MIN MAX
+    seqdata.errors.SplitArgumentError: FEATURES 'data/%d.csv' is a %d pattern: give its range ...
     """
     text = os.fspath(argument)
     if is_pattern(text):
         if index_range is None:
-            raise SplitArgumentError(f"{name} {text!r} is a %d pattern: give --range MIN MAX")
+            raise SplitArgumentError(
+                f"{name} {text!r} is a %d pattern: give its range (--range MIN MAX)")
         low, high = index_range
         return NumberedFileInputSplit(text, low, high)
     if index_range is not None:
         raise SplitArgumentError(
-            f"--range applies to %d patterns, but {name} {text!r} is not one")
+            f"a range (--range) applies to %d patterns only, but {name} {text!r} is not one")
     if os.path.isdir(text):
         return FileSplit(text, allow_formats=allow_formats)
     if os.path.isfile(text):
