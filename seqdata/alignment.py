@@ -20,7 +20,7 @@ index assignment (no Python loop per value or per step), and accept any array-li
 from __future__ import annotations
 
 import enum
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -81,22 +81,25 @@ def align_starts(feature_lengths: np.ndarray, label_lengths: np.ndarray | None,
 
 def check_equal_length(feature_lengths: np.ndarray, label_lengths: np.ndarray | None,
                        feature_sources: Sequence[str], label_sources: Sequence[str] | None,
-                       indices: Sequence[int]) -> None:
+                       indices: Sequence[int] | np.ndarray) -> None:
     """Raise :class:`AlignmentError` unless every sequence of the minibatch has one length.
 
     The message names the first offending file and its sequence index, and says to use
     ALIGN_START or ALIGN_END.
 
-    >>> check_equal_length(np.array([3, 3]), np.array([3, 2]), ["f0", "f1"], ["l0", "l1"], [0, 1])
+    >>> check_equal_length(np.array([3, 3]), np.array([3, 2]), ["f0", "f1"], ["l0", "l1"],
+    ...                    [0, 1])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    seqdata.errors.AlignmentError: EQUAL_LENGTH needs every feature and label sequence of a minibatch to have the same length: expected 3 steps (as f0), found 2 steps in l1 (sequence index 1); use AlignmentMode.ALIGN_START or AlignmentMode.ALIGN_END for sequences of different lengths
+    seqdata.errors.AlignmentError: EQUAL_LENGTH needs ...: expected 3 steps (as f0), found 2 \
+steps in l1 (sequence index 1); use AlignmentMode.ALIGN_START or AlignmentMode.ALIGN_END ...
     """
     f_len = np.asarray(feature_lengths, dtype=np.int64)
     expected = int(f_len[0])
-    candidates = [(f_len, feature_sources)]
+    candidates: list[tuple[np.ndarray, Sequence[str]]] = [(f_len, feature_sources)]
     if label_lengths is not None:
-        candidates.append((np.asarray(label_lengths, dtype=np.int64), label_sources))
+        candidates.append((np.asarray(label_lengths, dtype=np.int64),
+                           feature_sources if label_sources is None else label_sources))
     for lengths, sources in candidates:
         bad = np.flatnonzero(lengths != expected)
         if bad.size:
@@ -141,7 +144,7 @@ def _positions(lengths: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def pad_sequences(values: object, lengths: np.ndarray, starts: np.ndarray, T: int,
-                  columns: "slice | np.ndarray | Sequence[int] | None" = None) -> np.ndarray:
+                  columns: slice | np.ndarray | Sequence[int] | None = None) -> np.ndarray:
     """Scatter stacked sequences into a zero-padded ``[N, C, T]`` float32 array.
 
     Sequence ``i`` (rows ``offsets[i] : offsets[i] + lengths[i]`` of ``values``) lands at
@@ -177,8 +180,10 @@ def sequence_mask(lengths: np.ndarray, starts: np.ndarray, T: int) -> np.ndarray
 def needs_mask(lengths: np.ndarray, starts: np.ndarray, T: int) -> bool:
     """Whether any sequence leaves a step of ``[0, T)`` unfilled (so a mask is required).
 
-    >>> needs_mask(np.array([3, 3]), np.array([0, 0]), 3), needs_mask(np.array([1]), np.array([2]), 3)
-    (False, True)
+    >>> needs_mask(np.array([3, 3]), np.array([0, 0]), 3)
+    False
+    >>> needs_mask(np.array([1]), np.array([2]), 3)
+    True
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     return bool(np.any(lengths != T) or np.any(np.asarray(starts) != 0))

@@ -114,7 +114,7 @@ def _plot(lengths: np.ndarray, path: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     lo, hi = int(lengths.min()), int(lengths.max())
     width = -(-(hi - lo + 1) // 50)  # at most 50 bins, each a whole number of steps
-    ax.hist(lengths, bins=np.arange(lo, hi + width + 1, width) - 0.5)
+    ax.hist(lengths, bins=(np.arange(lo, hi + width + 1, width) - 0.5).tolist())
     ax.set_xlabel("sequence length (steps)")
     ax.set_ylabel("sequences")
     ax.set_title(title)

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import inspect
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol, Sequence, overload
+from typing import Any, Protocol, TypeAlias, cast, overload
 
 import numpy as np
 
@@ -44,6 +45,10 @@ from seqdata.prefetch import Prefetcher
 from seqdata.readers.base import RaggedBatch, SequenceRecordReader
 from seqdata.roles import ColumnRoles, check_role_arguments, infer_roles, label_file_roles
 from seqdata.sampling import epoch_plan, num_batches
+
+# Inside the class, AlignmentMode names the class attribute (DL4J's nested access path, SPEC
+# section 4); its annotations use this alias of the one enum.
+_Mode: TypeAlias = AlignmentMode
 
 __all__ = ["AlignmentMode", "DataSetPreProcessor", "ExampleMetaData",
            "SequenceRecordReaderDataSetIterator"]
@@ -95,11 +100,11 @@ class SequenceRecordReaderDataSetIterator:
       Without a seed one is drawn once at construction.
     - ``bucket_by_length``: ``True`` or a number of minibatches ``w`` (``True`` means
       :data:`seqdata.arguments.DEFAULT_BUCKET_WINDOW`). The epoch order is cut into windows
-      of ``w`` minibatches; each window is sorted by sequence length and then batched, so a minibatch holds
-      sequences of similar length and needs less padding. With ``shuffle`` the order of the
-      minibatches is shuffled too. :attr:`padding_fraction` reports the fraction of padded
-      feature steps of the current (or last finished) epoch. Lengths come from
-      ``reader.sequence_lengths()`` when the reader has it, otherwise from one pass over the
+      of ``w`` minibatches; each window is sorted by sequence length and then batched, so a
+      minibatch holds sequences of similar length and needs less padding. With ``shuffle``
+      the order of the minibatches is shuffled too. :attr:`padding_fraction` reports the
+      fraction of padded feature steps of the current (or last finished) epoch. Lengths come
+      from ``reader.sequence_lengths()`` when the reader has it, otherwise from one pass over the
       data (done once, minibatch by minibatch).
     - ``prefetch=N``: a background thread assembles up to ``N`` minibatches ahead; an error
       there is raised in the consumer at the minibatch that caused it.
@@ -118,7 +123,7 @@ class SequenceRecordReaderDataSetIterator:
     def __init__(self, features_reader: SequenceRecordReader,
                  labels_reader: SequenceRecordReader, mini_batch_size: int,
                  num_possible_labels: int, regression: bool = False,
-                 alignment_mode: AlignmentMode = AlignmentMode.EQUAL_LENGTH, *,
+                 alignment_mode: _Mode = AlignmentMode.EQUAL_LENGTH, *,
                  collect_meta_data: bool = False, shuffle: bool = False, seed: int | None = None,
                  bucket_by_length: bool | int = False, prefetch: int = 0) -> None: ...
 
@@ -155,7 +160,7 @@ class SequenceRecordReaderDataSetIterator:
         self._collect_meta_data = bool(collect_meta_data)
         self._shuffle = bool(shuffle)
         self._seed = (int(seed) if seed is not None
-                      else int(np.random.SeedSequence().entropy) % (2 ** 63))
+                      else cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
         self._bucket_window = arguments.bucket_window(bucket_by_length)
         self._prefetch = arguments.non_negative_int(prefetch, "prefetch")
         self._rank, self._world_size = 0, 1
@@ -310,7 +315,7 @@ class SequenceRecordReaderDataSetIterator:
                 f"meta data names sequence index {int(indices.max())}, expected indices in "
                 f"[0, {self._num_sequences})")
         ds = self._assemble(indices, meta=True)
-        for rec, got in zip(records, ds.example_meta_data):
+        for rec, got in zip(records, ds.example_meta_data or []):
             if (rec.features_source, rec.labels_source) != (got.features_source,
                                                             got.labels_source):
                 raise SeqDataError(
@@ -331,7 +336,7 @@ class SequenceRecordReaderDataSetIterator:
     # have at least k sequences; when it cannot hold (e.g. batch 1 and n not a multiple of W)
     # shard() says so. With shuffle, every rank must use the same seed: the global order is
     # shuffled first and then dealt out.
-    def shard(self, rank: int, world_size: int) -> "SequenceRecordReaderDataSetIterator":
+    def shard(self, rank: int, world_size: int) -> SequenceRecordReaderDataSetIterator:
         """A new iterator over the sequences of shard ``rank`` of ``world_size``.
 
         Shards are disjoint, cover every sequence exactly once per epoch, and give every rank
@@ -480,7 +485,7 @@ class SequenceRecordReaderDataSetIterator:
                                              self._mode)
         features = pad_sequences(f_rows, fb.lengths, f_starts, T, roles.feature_columns)
         labels = labels_mask = None
-        if with_labels:
+        if l_starts is not None:  # with labels: align_starts placed them
             if self._regression:
                 labels = pad_sequences(l_rows, lb.lengths, l_starts, T, roles.label_columns)
             else:
@@ -497,7 +502,7 @@ class SequenceRecordReaderDataSetIterator:
         if self._collect_meta_data or meta:
             label_sources = (lb.sources if self._labels_reader is not None
                              else [None] * len(indices))
-            ds.example_meta_data = [ExampleMetaData(int(i), f, l) for i, f, l in
+            ds.example_meta_data = [ExampleMetaData(int(i), f, lab) for i, f, lab in
                                     zip(indices, fb.sources, label_sources)]
         return ds
 

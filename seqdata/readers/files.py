@@ -6,13 +6,11 @@ subclass only parses (:meth:`FileSequenceRecordReader.load_sequences`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from seqdata.errors import SeqDataError, SplitError
 from seqdata.locations import check_files, local_path
-from seqdata.readers.base import SequenceRecordReader
+from seqdata.readers.base import Indices, SequenceRecordReader
 
 __all__ = ["FileSequenceRecordReader"]
 
@@ -59,7 +57,7 @@ class FileSequenceRecordReader(SequenceRecordReader):
             raise SeqDataError("this reader is not initialised: call initialize(split) first")
         return self._locations
 
-    def _files(self, indices: Sequence[int]) -> list[tuple[str, str | None]]:
+    def _files(self, indices: Indices) -> list[tuple[str, str | None]]:
         """``(location, local path)`` of each index, in order, after checking it is in range."""
         locations = self._require_locations()
         n = len(locations)

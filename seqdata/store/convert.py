@@ -237,8 +237,9 @@ def convert(features: object, out: str | os.PathLike[str], labels: object = None
         if not written:
             raise SeqDataError(f"expected at least one readable sequence, found none "
                                f"({len(skipped)} skipped)")
-        # The manifest keeps its on-disk key names (skip_lines, label_skip_lines): stores
-        # written before the Python API took DL4J's spelling read the same.
+        # NOTE [ Manifest keys keep their names ]
+        # On disk the options stay "skip_lines" and "label_skip_lines" (the CLI's flags):
+        # stores written before the Python API took DL4J's spelling read the same.
         write_manifest(store_manifest(written, columns, label_columns, skipped, {
             "skip_lines": skip_num_lines,
             "label_skip_lines": label_skip_num_lines if labels is not None else None,
@@ -262,7 +263,9 @@ def _run_chunks(chunks: list[_Chunk], n_workers: int, progress: bool) -> list[Pa
         # Chunks are converted by threads: reading files, pyarrow's CSV parse, sha256 and the
         # zstd Parquet write all release the GIL, so threads run them in parallel without the
         # start-up cost of worker processes (seconds on a loaded machine, more than a whole
-        # 4,000-file conversion) and without pickling results back.
+        # 4,000-file conversion) and without pickling results back. A pool of their own, not
+        # seqdata.locations.parallel_map's shared one: --workers sets its size, and parts are
+        # taken as they complete so that the progress bar moves.
         with ThreadPoolExecutor(max_workers=min(n_workers, len(chunks)),
                                 thread_name_prefix="seqdata-convert") as pool:
             futures = [pool.submit(_convert_chunk, c) for c in chunks]

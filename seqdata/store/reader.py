@@ -27,8 +27,9 @@ from __future__ import annotations
 import os
 import posixpath
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,7 +37,7 @@ import pyarrow.parquet as pq
 
 from seqdata.errors import SeqDataError, StoreError
 from seqdata.locations import open_filesystem
-from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
+from seqdata.readers.base import Indices, RaggedBatch, SequenceRecord, SequenceRecordReader
 from seqdata.store import manifest as mf
 from seqdata.store.writer import ROLE_PREFIX
 
@@ -76,7 +77,7 @@ class SequenceStore:
             raise StoreError(f"{self.path}: expected a seqdata store (a directory with "
                              f"{mf.MANIFEST_NAME}), found none ({e})") from None
         self.manifest: dict[str, Any] = mf.loads(text, where)
-        self._cache: dict[str, _Decoded] = {}
+        self._cache: dict[str, _Decoded | _Streamed] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -127,7 +128,7 @@ class SequenceStore:
         column = ROLE_PREFIX[role] + "length"
         return self.table([column]).column(column).to_numpy().astype(np.int64)
 
-    def reader(self, role: str = "features") -> "StoreSequenceRecordReader":
+    def reader(self, role: str = "features") -> StoreSequenceRecordReader:
         """A sequence record reader of ``"features"`` or ``"labels"``."""
         self._check_role(role)
         return StoreSequenceRecordReader(self, role)
@@ -144,7 +145,7 @@ class SequenceStore:
     # groups holding its sequences (the last STREAM_CACHE_GROUPS stay cached), so memory stays
     # bounded by a few row groups; unshuffled iteration decodes each row group once per epoch,
     # shuffled iteration one per sequence of the minibatch at worst.
-    def _decoded(self, role: str) -> "_Decoded | _Streamed":
+    def _decoded(self, role: str) -> _Decoded | _Streamed:
         with self._lock:
             if role not in self._cache:
                 prefix = ROLE_PREFIX[role]
@@ -305,7 +306,7 @@ class StoreSequenceRecordReader(SequenceRecordReader):
         """Length of every sequence, without decoding values (the iterator buckets with it)."""
         return self.store.sequence_lengths(self.role)
 
-    def _indices(self, indices: Sequence[int]) -> tuple["_Decoded | _Streamed", np.ndarray]:
+    def _indices(self, indices: Indices) -> tuple[_Decoded | _Streamed, np.ndarray]:
         data = self.store._decoded(self.role)
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         n = len(data.lengths)
@@ -315,13 +316,13 @@ class StoreSequenceRecordReader(SequenceRecordReader):
                              f"found {int(bad)}")
         return data, idx % n
 
-    def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+    def load_sequences(self, indices: Indices) -> list[SequenceRecord]:
         """The requested sequences (read-only views, no copy, unless the store is streamed)."""
         data, idx = self._indices(indices)
         return [SequenceRecord(data.gather(np.array([i])), data.sources[i],
                                int(data.first_lines[i])) for i in idx]
 
-    def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
+    def load_ragged(self, indices: Indices) -> RaggedBatch:
         """The requested sequences stacked along time, by one vectorised gather."""
         data, idx = self._indices(indices)
         return RaggedBatch(values=data.gather(idx), lengths=data.lengths[idx],

@@ -7,12 +7,13 @@ a range of its sequences. Both plug into the same ``SequenceRecordReaderDataSetI
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
 from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize
-from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
+from seqdata.readers.base import Indices, RaggedBatch, SequenceRecord, SequenceRecordReader
 from seqdata.readers.csv import CSVSequenceRecordReader
 from seqdata.splits import split_from_argument
 from seqdata.store.reader import SequenceStore
@@ -40,16 +41,18 @@ class SubsetReader(SequenceRecordReader):
     def __len__(self) -> int:
         return len(self._indices)
 
-    def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+    def load_sequences(self, indices: Indices) -> list[SequenceRecord]:
         return self._inner.load_sequences([self._indices[i] for i in indices])
 
-    def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
+    def load_ragged(self, indices: Indices) -> RaggedBatch:
         return self._inner.load_ragged([self._indices[i] for i in indices])
 
 
 def split_readers(data: DataConfig, split: SplitConfig
                   ) -> tuple[SequenceRecordReader, SequenceRecordReader | None]:
     """The feature reader and the label reader (``None`` for the one-reader form)."""
+    features: SequenceRecordReader
+    labels: SequenceRecordReader | None
     if split.store is not None:
         store = SequenceStore(split.store)
         features = store.reader("features")
@@ -67,6 +70,8 @@ def split_readers(data: DataConfig, split: SplitConfig
             labels.initialize()
         return features, labels
 
+    if split.features is None:
+        raise ConfigurationError("a split needs 'features' (with 'range') or 'store'")
     features = CSVSequenceRecordReader(skip_num_lines=data.skip_lines, delimiter=data.delimiter)
     features.initialize(split_from_argument(split.features, split.range, name="features"))
     if split.labels is None:

@@ -8,9 +8,9 @@ inclusive range. The model's stored normaliser is applied to the features. Outpu
   end) or one CSV row per real step.
 
 A model trained with normalised regression labels (``normalize_labels``) has its outputs
-reverted to the labels' units. A ``.csv`` file gets a header: ``source`` (and ``step`` per step), then ``predicted_class``
-for a softmax output layer, then ``out_0 .. out_{nOut-1}``. A ``.npy`` file holds the float32
-array only.
+reverted to the labels' units. A ``.csv`` file gets a header: ``source`` (and ``step`` per
+step), then ``predicted_class`` for a softmax output layer, then ``out_0 .. out_{nOut-1}``.
+A ``.npy`` file holds the float32 array only.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32)
     it = SequenceRecordReaderDataSetIterator(reader, batch_size, -1, -1, collect_meta_data=True)
     if normalizer is not None:
         it.set_pre_processor(normalizer)
-    outputs, lengths, sources = [], [], []
+    outputs: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    sources: list[str] = []
     for ds in it:
         mask = ds.features_mask
         out = np.asarray(net.output(ds.features, features_mask=mask))
@@ -76,7 +78,7 @@ def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32)
             out = normalizer.revert_labels(out, mask)       # back to the labels' own units
         outputs.append(out)
         lengths.append(real)
-        sources.extend(m.features_source for m in ds.example_meta_data)
+        sources.extend(m.features_source for m in ds.example_meta_data or [])
     width = max(o.shape[2] for o in outputs)
     padded = np.concatenate([np.pad(o, ((0, 0), (0, 0), (0, width - o.shape[2])))
                              for o in outputs]).astype(np.float32)

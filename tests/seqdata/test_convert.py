@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import seqdata.store.convert as convert_module
 from seqdata.errors import AlignmentError, MissingFilesError, ParseError, SeqDataError, StoreError
 from seqdata.readers.base import CollectionSequenceRecordReader
 from seqdata.readers.csv import CSVSequenceRecordReader
 from seqdata.splits import ListSplit, NumberedFileInputSplit
-import seqdata.store.convert as convert_module
 from seqdata.store.convert import convert, write_store
 from seqdata.store.export import export
 from seqdata.store.reader import SequenceStore
