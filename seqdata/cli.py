@@ -16,7 +16,11 @@ import numpy as np
 from seqdata.errors import SeqDataError, SplitArgumentError
 from seqdata.locations import is_url
 from seqdata.splits import split_from_argument
+from seqdata.store.convert import convert as convert_corpus
+from seqdata.store.export import export as export_store
 from seqdata.store.manifest import MANIFEST_NAME, length_stats
+from seqdata.store.reader import SequenceStore
+from seqdata.validate import iter_parsed, validate_corpus
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -79,19 +83,17 @@ def _corpus_paths(features: str, labels: str | None, range_: tuple[int, int] | N
 @click.option("--out", required=True, type=click.Path(), help="The store directory to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at --out.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Parallel conversion threads.  [default: number of CPUs, at most 8]")
+              help="Parallel conversion threads.  [default: usable CPUs, at most 8]")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise",
               show_default=True, help="Stop at a bad file, or skip it and list it in the manifest.")
 def convert(features: str, labels: str | None, range_: tuple[int, int] | None, skip_lines: int,
             label_skip_lines: int | None, delimiter: str, out: str, overwrite: bool,
             workers: int | None, on_error: str) -> None:
     """Convert a corpus into a packed Parquet store at --out."""
-    from seqdata.store.convert import convert as run
-
     feature_paths, label_paths = _corpus_paths(features, labels, range_)
-    store = run(feature_paths, out, label_paths, skip_num_lines=skip_lines,
-                label_skip_num_lines=label_skip_lines, delimiter=delimiter,
-                overwrite=overwrite, workers=workers, on_error=on_error)
+    store = convert_corpus(feature_paths, out, label_paths, skip_num_lines=skip_lines,
+                           label_skip_num_lines=label_skip_lines, delimiter=delimiter,
+                           overwrite=overwrite, workers=workers, on_error=on_error)
     skipped = len(store.manifest["skipped"])
     click.echo(f"wrote {len(store)} sequences to {out}"
                + (f"; skipped {skipped} (listed in {MANIFEST_NAME})" if skipped else ""))
@@ -140,8 +142,6 @@ def info(path_or_pattern: str, range_: tuple[int, int] | None, skip_lines: int,
     if is_store:
         if range_ is not None:
             raise click.UsageError("--range applies to %d patterns, not to a store")
-        from seqdata.store.reader import SequenceStore
-
         store = SequenceStore(path_or_pattern)
         m = store.manifest
         lengths = store.sequence_lengths("features")
@@ -157,8 +157,6 @@ def info(path_or_pattern: str, range_: tuple[int, int] | None, skip_lines: int,
         if m["skipped"]:
             click.echo(f"skipped: {len(m['skipped'])} files (listed in {MANIFEST_NAME})")
     else:
-        from seqdata.validate import iter_parsed
-
         paths = _split(path_or_pattern, range_, "PATH_OR_PATTERN")
         per_file, widths = [], set()
         for _, batch, problem in iter_parsed(paths, skip_lines, ","):
@@ -183,8 +181,6 @@ def info(path_or_pattern: str, range_: tuple[int, int] | None, skip_lines: int,
 def validate(features: str, labels: str | None, range_: tuple[int, int] | None,
              skip_lines: int, num_classes: int | None) -> None:
     """Check every file and report every problem as FILE:LINE:COLUMN: WHAT (exit 1 if any)."""
-    from seqdata.validate import validate_corpus
-
     feature_paths, label_paths = _corpus_paths(features, labels, range_)
     report = validate_corpus(feature_paths, label_paths, skip_num_lines=skip_lines,
                              num_possible_labels=num_classes)
@@ -207,7 +203,5 @@ def validate(features: str, labels: str | None, range_: tuple[int, int] | None,
               help="File name with one %d (numbered from 0).")
 def export(store: str, out: str, pattern: str) -> None:
     """Write a store back to numbered CSV files: OUT/features/PATTERN, OUT/labels/PATTERN."""
-    from seqdata.store.export import export as run
-
-    written = run(store, out, pattern)
+    written = export_store(store, out, pattern)
     click.echo(f"wrote {len(written)} files to {out}")
