@@ -1,8 +1,9 @@
 """The ``seqdata`` command: convert, info, validate and export (SPEC section 6).
 
 FEATURES and LABELS are ``%d`` patterns (``data/features/%d.csv`` with ``--range MIN MAX``,
-both inclusive) or directories (every file below, sorted by path). Exit codes: 0 ok, 1 bad
-input (the message goes to stderr as ``error: ...``), 2 usage.
+both inclusive), directories (every file below, sorted by path) or one file, read by
+:func:`seqdata.splits.split_from_argument`. Exit codes: 0 ok, 1 bad input (the message goes
+to stderr as ``error: ...``), 2 usage.
 """
 
 from __future__ import annotations
