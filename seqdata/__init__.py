@@ -16,6 +16,7 @@ from seqdata.errors import (
     MissingFilesError,
     ParseError,
     SeqDataError,
+    SplitArgumentError,
     SplitError,
     StoreError,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "SequenceRecordReader",
     "SequenceRecordReaderDataSetIterator",
     "SequenceStore",
+    "SplitArgumentError",
     "SplitError",
     "StoreError",
     "StoreSequenceRecordReader",

@@ -20,7 +20,7 @@ index assignment (no Python loop per value or per step), and accept any array-li
 from __future__ import annotations
 
 import enum
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -81,22 +81,25 @@ def align_starts(feature_lengths: np.ndarray, label_lengths: np.ndarray | None,
 
 def check_equal_length(feature_lengths: np.ndarray, label_lengths: np.ndarray | None,
                        feature_sources: Sequence[str], label_sources: Sequence[str] | None,
-                       indices: Sequence[int]) -> None:
+                       indices: Sequence[int] | np.ndarray) -> None:
     """Raise :class:`AlignmentError` unless every sequence of the minibatch has one length.
 
     The message names the first offending file and its sequence index, and says to use
     ALIGN_START or ALIGN_END.
 
-    >>> check_equal_length(np.array([3, 3]), np.array([3, 2]), ["f0", "f1"], ["l0", "l1"], [0, 1])
+    >>> check_equal_length(np.array([3, 3]), np.array([3, 2]), ["f0", "f1"], ["l0", "l1"],
+    ...                    [0, 1])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    seqdata.errors.AlignmentError: EQUAL_LENGTH needs every feature and label sequence of a minibatch to have the same length: expected 3 steps (as f0), found 2 steps in l1 (sequence index 1); use AlignmentMode.ALIGN_START or AlignmentMode.ALIGN_END for sequences of different lengths
+    seqdata.errors.AlignmentError: EQUAL_LENGTH needs ...: expected 3 steps (as f0), found 2 \
+steps in l1 (sequence index 1); use AlignmentMode.ALIGN_START or AlignmentMode.ALIGN_END ...
     """
     f_len = np.asarray(feature_lengths, dtype=np.int64)
     expected = int(f_len[0])
-    candidates = [(f_len, feature_sources)]
+    candidates: list[tuple[np.ndarray, Sequence[str]]] = [(f_len, feature_sources)]
     if label_lengths is not None:
-        candidates.append((np.asarray(label_lengths, dtype=np.int64), label_sources))
+        candidates.append((np.asarray(label_lengths, dtype=np.int64),
+                           feature_sources if label_sources is None else label_sources))
     for lengths, sources in candidates:
         bad = np.flatnonzero(lengths != expected)
         if bad.size:
@@ -141,7 +144,7 @@ def _positions(lengths: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def pad_sequences(values: object, lengths: np.ndarray, starts: np.ndarray, T: int,
-                  columns: "slice | np.ndarray | Sequence[int] | None" = None) -> np.ndarray:
+                  columns: slice | np.ndarray | Sequence[int] | None = None) -> np.ndarray:
     """Scatter stacked sequences into a zero-padded ``[N, C, T]`` float32 array.
 
     Sequence ``i`` (rows ``offsets[i] : offsets[i] + lengths[i]`` of ``values``) lands at
@@ -177,17 +180,38 @@ def sequence_mask(lengths: np.ndarray, starts: np.ndarray, T: int) -> np.ndarray
 def needs_mask(lengths: np.ndarray, starts: np.ndarray, T: int) -> bool:
     """Whether any sequence leaves a step of ``[0, T)`` unfilled (so a mask is required).
 
-    >>> needs_mask(np.array([3, 3]), np.array([0, 0]), 3), needs_mask(np.array([1]), np.array([2]), 3)
-    (False, True)
+    >>> needs_mask(np.array([3, 3]), np.array([0, 0]), 3)
+    False
+    >>> needs_mask(np.array([1]), np.array([2]), 3)
+    True
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     return bool(np.any(lengths != T) or np.any(np.asarray(starts) != 0))
 
 
-def one_hot_classes(values: object, lengths: np.ndarray, num_classes: int,
+def is_class_label(values: object, num_possible_labels: int | None = None) -> np.ndarray:
+    """Which label values are class indices: finite whole numbers, ``>= 0`` and, when
+    ``num_possible_labels`` is given, below it. The one rule for one-hot conversion, corpus
+    validation and the store's label counts.
+
+    >>> is_class_label(np.array([0., 2., 2.5, -1., np.nan, 3.]), 3).tolist()
+    [True, True, False, False, False, False]
+    >>> is_class_label(np.array([0., 7.])).tolist()
+    [True, True]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(v) & (v >= 0) & (v == np.floor(v))
+        if num_possible_labels is not None:
+            ok &= v < num_possible_labels
+    return ok
+
+
+def one_hot_classes(values: object, lengths: np.ndarray, num_possible_labels: int,
                     sources: Sequence[str], first_lines: np.ndarray,
                     column: int | None = None) -> np.ndarray:
-    """Check that label values are integers in ``[0, num_classes)`` and return them as int64.
+    """Check that label values are class indices (:func:`is_class_label`) and return them as
+    int64.
 
     ``values`` is the stacked label column ``[sum(lengths)]``. ``"2"`` and ``"2.0"`` are fine;
     a negative, fractional, non-finite or too large value raises :class:`LabelError` naming the
@@ -198,13 +222,12 @@ def one_hot_classes(values: object, lengths: np.ndarray, num_classes: int,
     >>> one_hot_classes(np.array([0., 2.5]), np.array([2]), 3, ["a.csv"], np.array([2]), 1)
     Traceback (most recent call last):
     ...
-    seqdata.errors.LabelError: a.csv:3:1: cannot convert label 2.5 to one-hot: expected an integer in [0, 3) (num_possible_labels=3)
+    seqdata.errors.LabelError: a.csv:3:1: cannot convert label 2.5 to one-hot: expected an \
+integer in [0, 3) (num_possible_labels=3)
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     col = np.asarray(values, dtype=np.float64).reshape(-1)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(col) & (col >= 0) & (col < num_classes) & (col == np.floor(col))
-    bad = np.flatnonzero(~ok)
+    bad = np.flatnonzero(~is_class_label(col, num_possible_labels))
     if bad.size:
         row = int(bad[0])
         example = int(np.searchsorted(np.cumsum(lengths), row, side="right"))
@@ -212,14 +235,14 @@ def one_hot_classes(values: object, lengths: np.ndarray, num_classes: int,
         line = int(np.asarray(first_lines)[example]) + step
         raise LabelError(
             f"cannot convert label {col[row]:g} to one-hot: expected an integer in "
-            f"[0, {num_classes}) (num_possible_labels={num_classes})",
+            f"[0, {num_possible_labels}) (num_possible_labels={num_possible_labels})",
             path=sources[example], line=line, column=column)
     return col.astype(np.int64)
 
 
 def pad_one_hot(classes: np.ndarray, lengths: np.ndarray, starts: np.ndarray, T: int,
-                num_classes: int) -> np.ndarray:
-    """One-hot ``[N, num_classes, T]`` float32 labels placed like :func:`pad_sequences`.
+                num_possible_labels: int) -> np.ndarray:
+    """One-hot ``[N, num_possible_labels, T]`` float32 labels placed like :func:`pad_sequences`.
 
     Padded steps are all-zero vectors.
 
@@ -227,7 +250,7 @@ def pad_one_hot(classes: np.ndarray, lengths: np.ndarray, starts: np.ndarray, T:
     [[0.0, 0.0], [0.0, 1.0]]
     """
     lengths = np.asarray(lengths, dtype=np.int64)
-    out = np.zeros((len(lengths), num_classes, T), dtype=np.float32)
+    out = np.zeros((len(lengths), num_possible_labels, T), dtype=np.float32)
     example, step = _positions(lengths, starts)
     _check_fits(step, T)
     out[example, np.asarray(classes, dtype=np.int64), step] = 1.0

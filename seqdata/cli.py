@@ -1,8 +1,9 @@
 """The ``seqdata`` command: convert, info, validate and export (SPEC section 6).
 
 FEATURES and LABELS are ``%d`` patterns (``data/features/%d.csv`` with ``--range MIN MAX``,
-both inclusive) or directories (every file below, sorted by path). Exit codes: 0 ok, 1 bad
-input (the message goes to stderr as ``error: ...``), 2 usage.
+both inclusive), directories (every file below, sorted by path) or one file, read by
+:func:`seqdata.splits.split_from_argument`. Exit codes: 0 ok, 1 bad input (the message goes
+to stderr as ``error: ...``), 2 usage.
 """
 
 from __future__ import annotations
@@ -13,8 +14,14 @@ from typing import Any
 import click
 import numpy as np
 
-from seqdata.errors import SeqDataError
+from seqdata.errors import SeqDataError, SplitArgumentError
+from seqdata.locations import is_url
+from seqdata.splits import split_from_argument
+from seqdata.store.convert import convert as convert_corpus
+from seqdata.store.export import export as export_store
 from seqdata.store.manifest import MANIFEST_NAME, length_stats
+from seqdata.store.reader import SequenceStore
+from seqdata.validate import iter_parsed, validate_corpus
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -35,19 +42,12 @@ def main() -> None:
     """Inspect, validate and convert sequence corpora (one CSV file per sequence)."""
 
 
-def _split(spec: str, range_: tuple[int, int] | None, name: str) -> list[str]:
-    from seqdata.splits import FileSplit, NumberedFileInputSplit
-
-    if "%" in spec:
-        if range_ is None:
-            raise click.UsageError(f"{name} {spec!r} is a %d pattern: give --range MIN MAX")
-        return NumberedFileInputSplit(spec, range_[0], range_[1]).locations()
-    if range_ is not None:
-        raise click.UsageError(f"--range applies to %d patterns, but {name} {spec!r} is not one")
-    if os.path.isdir(spec):
-        return FileSplit(spec).locations()
-    raise SeqDataError(f"{name}: expected a directory or a %d pattern, found {spec!r} "
-                       f"({'a file' if os.path.exists(spec) else 'no such directory'})")
+def _split(argument: str, range_: tuple[int, int] | None, name: str) -> list[str]:
+    """The files an argument names (:func:`~seqdata.splits.split_from_argument`)."""
+    try:
+        return split_from_argument(argument, range_, name=name).locations()
+    except SplitArgumentError as e:
+        raise click.UsageError(str(e)) from None
 
 
 _range = click.option("--range", "range_", nargs=2, type=int, metavar="MIN MAX",
@@ -84,19 +84,17 @@ def _corpus_paths(features: str, labels: str | None, range_: tuple[int, int] | N
 @click.option("--out", required=True, type=click.Path(), help="The store directory to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store at --out.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Parallel conversion threads.  [default: number of CPUs, at most 8]")
+              help="Parallel conversion threads.  [default: usable CPUs, at most 8]")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise",
               show_default=True, help="Stop at a bad file, or skip it and list it in the manifest.")
 def convert(features: str, labels: str | None, range_: tuple[int, int] | None, skip_lines: int,
             label_skip_lines: int | None, delimiter: str, out: str, overwrite: bool,
             workers: int | None, on_error: str) -> None:
     """Convert a corpus into a packed Parquet store at --out."""
-    from seqdata.store.convert import convert as run
-
     feature_paths, label_paths = _corpus_paths(features, labels, range_)
-    store = run(feature_paths, out, label_paths, skip_lines=skip_lines,
-                label_skip_lines=label_skip_lines, delimiter=delimiter, overwrite=overwrite,
-                workers=workers, on_error=on_error)
+    store = convert_corpus(feature_paths, out, label_paths, skip_num_lines=skip_lines,
+                           label_skip_num_lines=label_skip_lines, delimiter=delimiter,
+                           overwrite=overwrite, workers=workers, on_error=on_error)
     skipped = len(store.manifest["skipped"])
     click.echo(f"wrote {len(store)} sequences to {out}"
                + (f"; skipped {skipped} (listed in {MANIFEST_NAME})" if skipped else ""))
@@ -119,7 +117,7 @@ def _plot(lengths: np.ndarray, path: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     lo, hi = int(lengths.min()), int(lengths.max())
     width = -(-(hi - lo + 1) // 50)  # at most 50 bins, each a whole number of steps
-    ax.hist(lengths, bins=np.arange(lo, hi + width + 1, width) - 0.5)
+    ax.hist(lengths, bins=(np.arange(lo, hi + width + 1, width) - 0.5).tolist())
     ax.set_xlabel("sequence length (steps)")
     ax.set_ylabel("sequences")
     ax.set_title(title)
@@ -140,13 +138,11 @@ def _plot(lengths: np.ndarray, path: str, title: str) -> None:
 def info(path_or_pattern: str, range_: tuple[int, int] | None, skip_lines: int,
          plot: str | None) -> None:
     """Summarise a store or a corpus: sequences, columns, lengths, label counts."""
-    is_store = "://" in path_or_pattern or os.path.isfile(
+    is_store = is_url(path_or_pattern) or os.path.isfile(
         os.path.join(path_or_pattern, MANIFEST_NAME))
     if is_store:
         if range_ is not None:
             raise click.UsageError("--range applies to %d patterns, not to a store")
-        from seqdata.store.reader import SequenceStore
-
         store = SequenceStore(path_or_pattern)
         m = store.manifest
         lengths = store.sequence_lengths("features")
@@ -162,8 +158,6 @@ def info(path_or_pattern: str, range_: tuple[int, int] | None, skip_lines: int,
         if m["skipped"]:
             click.echo(f"skipped: {len(m['skipped'])} files (listed in {MANIFEST_NAME})")
     else:
-        from seqdata.store.validate import iter_parsed
-
         paths = _split(path_or_pattern, range_, "PATH_OR_PATTERN")
         per_file, widths = [], set()
         for _, batch, problem in iter_parsed(paths, skip_lines, ","):
@@ -188,11 +182,9 @@ def info(path_or_pattern: str, range_: tuple[int, int] | None, skip_lines: int,
 def validate(features: str, labels: str | None, range_: tuple[int, int] | None,
              skip_lines: int, num_classes: int | None) -> None:
     """Check every file and report every problem as FILE:LINE:COLUMN: WHAT (exit 1 if any)."""
-    from seqdata.store.validate import validate_corpus
-
     feature_paths, label_paths = _corpus_paths(features, labels, range_)
-    report = validate_corpus(feature_paths, label_paths, skip_lines=skip_lines,
-                             num_classes=num_classes)
+    report = validate_corpus(feature_paths, label_paths, skip_num_lines=skip_lines,
+                             num_possible_labels=num_classes)
     for problem in report.problems:
         click.echo(problem)
     for note in report.notes:
@@ -212,7 +204,5 @@ def validate(features: str, labels: str | None, range_: tuple[int, int] | None,
               help="File name with one %d (numbered from 0).")
 def export(store: str, out: str, pattern: str) -> None:
     """Write a store back to numbered CSV files: OUT/features/PATTERN, OUT/labels/PATTERN."""
-    from seqdata.store.convert import export as run
-
-    written = run(store, out, pattern)
+    written = export_store(store, out, pattern)
     click.echo(f"wrote {len(written)} files to {out}")

@@ -13,7 +13,8 @@ DataSet(num_examples=2, features=[2, 3, 4], labels=[2, 1, 4], features_mask=None
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class DataSet:
                 f"labels={shape(self.labels)}, features_mask={shape(self.features_mask)}, "
                 f"labels_mask={shape(self.labels_mask)})")
 
-    def copy(self) -> "DataSet":
+    def copy(self) -> DataSet:
         """A deep copy (arrays copied, meta data list copied)."""
         ds = DataSet(*(None if a is None else a.copy() for a in
                        (self.features, self.labels, self.features_mask, self.labels_mask)))
@@ -63,7 +64,7 @@ class DataSet:
     # ``splitTestAndTrain``; ``split(n)`` here is ``batchBy``: consecutive DataSets of at most
     # n examples each, the last one possibly smaller. Masks that become unnecessary in a piece
     # are kept (a piece keeps the minibatch's T), so pieces merge back to the original.
-    def split(self, n: int) -> list["DataSet"]:
+    def split(self, n: int) -> list[DataSet]:
         """Consecutive DataSets of at most ``n`` examples each (DL4J's ``batchBy``).
 
         >>> ds = DataSet(np.arange(5, dtype=np.float32).reshape(5, 1))
@@ -83,7 +84,7 @@ class DataSet:
         return pieces
 
     @staticmethod
-    def merge(datasets: Sequence["DataSet"]) -> "DataSet":
+    def merge(datasets: Sequence[DataSet]) -> DataSet:
         """Concatenate DataSets along examples, padding sequences at the end to the longest.
 
         A side gets a mask when any input had one or its lengths differ; inputs without a mask
@@ -111,10 +112,10 @@ class DataSet:
                                               [d.labels_mask for d in datasets], "labels")
         merged = DataSet(features, labels, features_mask, labels_mask)
         if all(d.example_meta_data is not None for d in datasets):
-            merged.example_meta_data = [m for d in datasets for m in d.example_meta_data]
+            merged.example_meta_data = [m for d in datasets for m in d.example_meta_data or []]
         return merged
 
-    def to_torch(self, device: Any = None) -> "DataSet":
+    def to_torch(self, device: Any = None) -> DataSet:
         """The same DataSet with torch tensors (``None`` stays ``None``).
 
         On the CPU the tensors share memory with the numpy arrays (``torch.from_numpy``, no

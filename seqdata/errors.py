@@ -16,6 +16,11 @@ class SplitError(SeqDataError, ValueError):
     """An input split was given arguments it cannot use (bad pattern, bad range, bad root)."""
 
 
+class SplitArgumentError(SplitError):
+    """A path-or-pattern argument and its index range do not fit together: a ``%d`` pattern
+    without a range, or a range without a pattern (the commands report it as a usage error)."""
+
+
 class MissingFilesError(SeqDataError, FileNotFoundError):
     """One or more files named by a split do not exist (listed at ``initialize``)."""
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import inspect
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol, Sequence, overload
+from typing import Any, Protocol, TypeAlias, cast, overload
 
 import numpy as np
 
+from seqdata import arguments
 from seqdata.alignment import (
     AlignmentMode,
     align_starts,
@@ -41,14 +43,15 @@ from seqdata.dataset import DataSet
 from seqdata.errors import AlignmentError, LabelError, ParseError, SeqDataError
 from seqdata.prefetch import Prefetcher
 from seqdata.readers.base import RaggedBatch, SequenceRecordReader
+from seqdata.roles import ColumnRoles, check_role_arguments, infer_roles, label_file_roles
 from seqdata.sampling import epoch_plan, num_batches
+
+# Inside the class, AlignmentMode names the class attribute (DL4J's nested access path, SPEC
+# section 4); its annotations use this alias of the one enum.
+_Mode: TypeAlias = AlignmentMode
 
 __all__ = ["AlignmentMode", "DataSetPreProcessor", "ExampleMetaData",
            "SequenceRecordReaderDataSetIterator"]
-
-# Windows of this many minibatches are sorted by length when ``bucket_by_length=True``.
-DEFAULT_BUCKET_WINDOW = 50
-
 
 class DataSetPreProcessor(Protocol):
     """Anything with ``pre_process(ds)`` that changes a DataSet in place (normalisers do)."""
@@ -64,18 +67,6 @@ class ExampleMetaData:
     index: int
     features_source: str
     labels_source: str | None = None
-
-
-@dataclass(frozen=True)
-class _Roles:
-    """Which columns are features and which are labels, fixed by the first sequence."""
-
-    n_columns: int
-    feature_columns: slice | np.ndarray
-    n_features: int
-    label_columns: slice | np.ndarray | None
-    n_label_columns: int
-    n_outcomes: int
 
 
 def _two_readers(features_reader, labels_reader, mini_batch_size, num_possible_labels,
@@ -108,12 +99,12 @@ class SequenceRecordReaderDataSetIterator:
       uses ``numpy.random.default_rng(seed + e)``, so runs with the same seed repeat exactly.
       Without a seed one is drawn once at construction.
     - ``bucket_by_length``: ``True`` or a number of minibatches ``w`` (``True`` means
-      ``DEFAULT_BUCKET_WINDOW``). The epoch order is cut into windows of ``w`` minibatches;
-      each window is sorted by sequence length and then batched, so a minibatch holds
-      sequences of similar length and needs less padding. With ``shuffle`` the order of the
-      minibatches is shuffled too. :attr:`padding_fraction` reports the fraction of padded
-      feature steps of the current (or last finished) epoch. Lengths come from
-      ``reader.sequence_lengths()`` when the reader has it, otherwise from one pass over the
+      :data:`seqdata.arguments.DEFAULT_BUCKET_WINDOW`). The epoch order is cut into windows
+      of ``w`` minibatches; each window is sorted by sequence length and then batched, so a
+      minibatch holds sequences of similar length and needs less padding. With ``shuffle``
+      the order of the minibatches is shuffled too. :attr:`padding_fraction` reports the
+      fraction of padded feature steps of the current (or last finished) epoch. Lengths come
+      from ``reader.sequence_lengths()`` when the reader has it, otherwise from one pass over the
       data (done once, minibatch by minibatch).
     - ``prefetch=N``: a background thread assembles up to ``N`` minibatches ahead; an error
       there is raised in the consumer at the minibatch that caused it.
@@ -132,7 +123,7 @@ class SequenceRecordReaderDataSetIterator:
     def __init__(self, features_reader: SequenceRecordReader,
                  labels_reader: SequenceRecordReader, mini_batch_size: int,
                  num_possible_labels: int, regression: bool = False,
-                 alignment_mode: AlignmentMode = AlignmentMode.EQUAL_LENGTH, *,
+                 alignment_mode: _Mode = AlignmentMode.EQUAL_LENGTH, *,
                  collect_meta_data: bool = False, shuffle: bool = False, seed: int | None = None,
                  bucket_by_length: bool | int = False, prefetch: int = 0) -> None: ...
 
@@ -155,22 +146,26 @@ class SequenceRecordReaderDataSetIterator:
                 f"SequenceRecordReaderDataSetIterator{inspect.signature(form)}: {e}") from None
         bound.apply_defaults()
         a = bound.arguments
-        self._features_reader = _reader(a["features_reader"] if two else a["reader"],
-                                        "features_reader" if two else "reader")
-        self._labels_reader = _reader(a["labels_reader"], "labels_reader") if two else None
-        self._batch_size = _positive_int(a["mini_batch_size"], "mini_batch_size")
-        self._num_possible_labels = _int(a["num_possible_labels"], "num_possible_labels")
+        self._features_reader = arguments.sequence_reader(
+            a["features_reader"] if two else a["reader"], "features_reader" if two else "reader")
+        self._labels_reader = (arguments.sequence_reader(a["labels_reader"], "labels_reader")
+                               if two else None)
+        self._batch_size = arguments.positive_int(a["mini_batch_size"], "mini_batch_size")
+        self._num_possible_labels = arguments.integer(a["num_possible_labels"],
+                                                      "num_possible_labels")
         self._regression = bool(a["regression"])
-        self._label_index = None if two else _int(a["label_index"], "label_index")
-        self._mode = _mode(a["alignment_mode"]) if two else AlignmentMode.ALIGN_START
+        self._label_index = None if two else arguments.integer(a["label_index"], "label_index")
+        self._mode = (arguments.alignment_mode(a["alignment_mode"]) if two
+                      else AlignmentMode.ALIGN_START)
         self._collect_meta_data = bool(collect_meta_data)
         self._shuffle = bool(shuffle)
         self._seed = (int(seed) if seed is not None
-                      else int(np.random.SeedSequence().entropy) % (2 ** 63))
-        self._bucket_window = _bucket_window(bucket_by_length)
-        self._prefetch = _non_negative_int(prefetch, "prefetch")
+                      else cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
+        self._bucket_window = arguments.bucket_window(bucket_by_length)
+        self._prefetch = arguments.non_negative_int(prefetch, "prefetch")
         self._rank, self._world_size = 0, 1
-        self._check_roles_arguments()
+        check_role_arguments(self._num_possible_labels, self._regression, two,
+                             self._label_index)
 
         self._num_sequences = len(self._features_reader)
         if self._labels_reader is not None and len(self._labels_reader) != self._num_sequences:
@@ -179,7 +174,7 @@ class SequenceRecordReaderDataSetIterator:
                 f"found {self._num_sequences} feature and {len(self._labels_reader)} label "
                 "sequences")
         self._pre_processor: DataSetPreProcessor | None = None
-        self._roles_cache: _Roles | None = None
+        self._roles_cache: ColumnRoles | None = None
         self._lengths_cache: np.ndarray | None = None
         self._lock = threading.Lock()
         self._epoch = 0
@@ -296,7 +291,7 @@ class SequenceRecordReaderDataSetIterator:
         resets use this to agree on the shuffle order of an epoch.
         """
         self.reset()
-        self._epoch = _non_negative_int(epoch, "epoch")
+        self._epoch = arguments.non_negative_int(epoch, "epoch")
 
     @property
     def padding_fraction(self) -> float:
@@ -320,7 +315,7 @@ class SequenceRecordReaderDataSetIterator:
                 f"meta data names sequence index {int(indices.max())}, expected indices in "
                 f"[0, {self._num_sequences})")
         ds = self._assemble(indices, meta=True)
-        for rec, got in zip(records, ds.example_meta_data):
+        for rec, got in zip(records, ds.example_meta_data or []):
             if (rec.features_source, rec.labels_source) != (got.features_source,
                                                             got.labels_source):
                 raise SeqDataError(
@@ -341,15 +336,15 @@ class SequenceRecordReaderDataSetIterator:
     # have at least k sequences; when it cannot hold (e.g. batch 1 and n not a multiple of W)
     # shard() says so. With shuffle, every rank must use the same seed: the global order is
     # shuffled first and then dealt out.
-    def shard(self, rank: int, world_size: int) -> "SequenceRecordReaderDataSetIterator":
+    def shard(self, rank: int, world_size: int) -> SequenceRecordReaderDataSetIterator:
         """A new iterator over the sequences of shard ``rank`` of ``world_size``.
 
         Shards are disjoint, cover every sequence exactly once per epoch, and give every rank
         the same number of minibatches (see NOTE [ How shards stay exact and equal ]). The
         shard starts at this iterator's current epoch and keeps its pre-processor and options.
         """
-        world_size = _positive_int(world_size, "world_size")
-        rank = _int(rank, "rank")
+        world_size = arguments.positive_int(world_size, "world_size")
+        rank = arguments.integer(rank, "rank")
         if not 0 <= rank < world_size:
             raise SeqDataError(f"shard rank must be in [0, {world_size}), found {rank}")
         if self._world_size != 1:
@@ -440,63 +435,26 @@ class SequenceRecordReaderDataSetIterator:
 
     # ------------------------------------------------------------------ batch assembly
 
-    def _check_roles_arguments(self) -> None:
-        npl = self._num_possible_labels
-        if self._labels_reader is None and npl < 0 and self._label_index < 0:
-            return
-        if not self._regression and npl < 1:
-            raise SeqDataError(
-                f"classification needs num_possible_labels >= 1, found {npl}; use "
-                "regression=True for real-valued labels, or num_possible_labels=-1 and "
-                "label_index=-1 for features only")
-
-    def _roles(self) -> _Roles:
+    def _roles(self) -> ColumnRoles:
         """Column roles, fixed from the first sequence of each reader (read once)."""
         with self._lock:
             if self._roles_cache is None:
                 self._roles_cache = self._compute_roles()
             return self._roles_cache
 
-    def _compute_roles(self) -> _Roles:
+    def _compute_roles(self) -> ColumnRoles:
         if self._num_sequences == 0:
             raise SeqDataError("the reader holds no sequences, so it has no columns")
         first = self._features_reader.load_sequences([0])[0]
         n_cols = as_rows(first.values, len(first.values)).shape[1]
-        npl = self._num_possible_labels
         if self._labels_reader is not None:
             label = self._labels_reader.load_sequences([0])[0]
             n_label_cols = as_rows(label.values, len(label.values)).shape[1]
-            if not self._regression and n_label_cols != 1:
-                raise LabelError(
-                    f"expected one label column to convert to one-hot (num_possible_labels="
-                    f"{npl}), found {n_label_cols} columns; use regression=True for "
-                    "multi-column labels", path=label.source, line=label.first_line, column=2)
-            outcomes = n_label_cols if self._regression else npl
-            return _Roles(n_cols, slice(None), n_cols, slice(None), n_label_cols, outcomes)
-        if npl < 0 and self._label_index < 0:
-            return _Roles(n_cols, slice(None), n_cols, None, 0, 0)
-        index = n_cols - 1 if self._label_index < 0 else self._label_index
-        if index >= n_cols:
-            raise ParseError(
-                f"label_index {self._label_index} is out of range: expected a column in "
-                f"[0, {n_cols}), the file has {n_cols} columns", path=first.source)
-        if self._regression and npl > 1:
-            width = n_cols - index
-            if width != npl:
-                raise ParseError(
-                    f"regression with num_possible_labels={npl} takes the label columns "
-                    f"label_index..last ({index}..{n_cols - 1}), expected {npl} columns, "
-                    f"found {width}", path=first.source)
-        else:
-            width = 1
-        label_cols = np.arange(index, index + width)
-        feature_cols = np.setdiff1d(np.arange(n_cols), label_cols)
-        if feature_cols.size == 0:
-            raise ParseError(
-                f"expected at least one feature column besides the label column(s), found "
-                f"{n_cols} column(s) in all", path=first.source)
-        outcomes = width if self._regression else npl
-        return _Roles(n_cols, feature_cols, len(feature_cols), label_cols, width, outcomes)
+            return label_file_roles(n_cols, label, n_label_cols, self._num_possible_labels,
+                                    self._regression)
+        assert self._label_index is not None  # one reader: set by __init__
+        return infer_roles(n_cols, self._num_possible_labels, self._regression,
+                           self._label_index, first.source)
 
     def _assemble(self, indices: np.ndarray, meta: bool = False) -> DataSet:
         """Load the sequences at ``indices`` and build their padded, masked DataSet."""
@@ -527,7 +485,7 @@ class SequenceRecordReaderDataSetIterator:
                                              self._mode)
         features = pad_sequences(f_rows, fb.lengths, f_starts, T, roles.feature_columns)
         labels = labels_mask = None
-        if with_labels:
+        if l_starts is not None:  # with labels: align_starts placed them
             if self._regression:
                 labels = pad_sequences(l_rows, lb.lengths, l_starts, T, roles.label_columns)
             else:
@@ -544,7 +502,7 @@ class SequenceRecordReaderDataSetIterator:
         if self._collect_meta_data or meta:
             label_sources = (lb.sources if self._labels_reader is not None
                              else [None] * len(indices))
-            ds.example_meta_data = [ExampleMetaData(int(i), f, l) for i, f, l in
+            ds.example_meta_data = [ExampleMetaData(int(i), f, lab) for i, f, lab in
                                     zip(indices, fb.sources, label_sources)]
         return ds
 
@@ -581,48 +539,3 @@ def _reader_lengths(reader: SequenceRecordReader, n: int, chunk: int) -> np.ndar
     parts = [np.asarray(reader.load_ragged(np.arange(s, min(s + chunk, n))).lengths)
              for s in range(0, n, chunk)]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-
-def _reader(value: Any, name: str) -> SequenceRecordReader:
-    if not all(hasattr(value, m) for m in ("load_ragged", "load_sequences", "__len__")):
-        raise SeqDataError(
-            f"{name} must be a SequenceRecordReader (with load_ragged, load_sequences and "
-            f"len()), found {type(value).__name__}")
-    return value
-
-
-def _mode(value: Any) -> AlignmentMode:
-    if isinstance(value, AlignmentMode):
-        return value
-    try:
-        return AlignmentMode[str(getattr(value, "name", value))]
-    except KeyError:
-        raise SeqDataError(
-            f"alignment_mode must be one of {[m.name for m in AlignmentMode]}, found "
-            f"{value!r}") from None
-
-
-def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise SeqDataError(f"{name} must be an integer, found {value!r}")
-    return int(value)
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise SeqDataError(f"{name} must be an integer >= 1, found {value!r}")
-    return int(value)
-
-
-def _non_negative_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise SeqDataError(f"{name} must be an integer >= 0, found {value!r}")
-    return int(value)
-
-
-def _bucket_window(value: bool | int) -> int:
-    if value is True:
-        return DEFAULT_BUCKET_WINDOW
-    if value is False or value is None:
-        return 0
-    return _positive_int(value, "bucket_by_length")

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class _Stats:
     max: np.ndarray
 
     @classmethod
-    def of(cls, rows: np.ndarray) -> "_Stats":
+    def of(cls, rows: np.ndarray) -> _Stats:
         rows = rows.astype(np.float64, copy=False)
         if len(rows) == 0:
             return cls(0, *(np.zeros(rows.shape[1]),) * 4)
@@ -62,7 +63,7 @@ class _Stats:
         """``max - min`` per channel, 1 where the channel is constant (so dividing keeps it)."""
         return np.where(self.max > self.min, self.max - self.min, 1.0)
 
-    def merge(self, other: "_Stats") -> "_Stats":
+    def merge(self, other: _Stats) -> _Stats:
         """Chan, Golub & LeVeque's pairwise update: exact and numerically stable."""
         if other.count == 0:
             return self
@@ -79,7 +80,7 @@ class _Stats:
                 "min": self.min.tolist(), "max": self.max.tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "_Stats":
+    def from_dict(cls, d: dict[str, Any]) -> _Stats:
         return cls(int(d["count"]), *(np.asarray(d[k], dtype=np.float64)
                                       for k in ("mean", "m2", "min", "max")))
 
@@ -148,13 +149,14 @@ class _Normalizer:
         if not hasattr(data, "set_pre_processor"):
             yield from data
             return
-        saved = data.get_pre_processor()
-        data.set_pre_processor(None)
+        iterator: Any = data  # a DataSetIterator: has a pre-processor and reset()
+        saved = iterator.get_pre_processor()
+        iterator.set_pre_processor(None)
         try:
-            yield from data
+            yield from iterator
         finally:
-            data.set_pre_processor(saved)
-            data.reset()
+            iterator.set_pre_processor(saved)
+            iterator.reset()
 
     @property
     def is_fitted(self) -> bool:
@@ -246,7 +248,7 @@ class _Normalizer:
             raise SeqDataError(f"{path}: cannot write normaliser: {e.strerror}") from None
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "_Normalizer":
+    def load(cls, path: str | os.PathLike) -> _Normalizer:
         """Read a normaliser written by :meth:`save` (it must be of this class)."""
         try:
             with open(path, encoding="utf-8") as f:
@@ -355,7 +357,7 @@ def normalizer_from_dict(d: Any, source: str = "<dict>") -> _Normalizer:
     if d.get("version") != _VERSION:
         raise SeqDataError(
             f"{source}: expected normaliser format version {_VERSION}, found {d.get('version')}")
-    cls = _TYPES.get(d.get("type"))
+    cls = _TYPES.get(str(d.get("type")))
     if cls is None:
         raise SeqDataError(
             f"{source}: expected a normaliser type in {sorted(_TYPES)}, found {d.get('type')!r}")

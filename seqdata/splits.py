@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 import random
 import re
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
-from seqdata.errors import SplitError
+from seqdata.errors import SplitArgumentError, SplitError
 
-__all__ = ["FileSplit", "InputSplit", "ListSplit", "NumberedFileInputSplit"]
+__all__ = ["FileSplit", "InputSplit", "ListSplit", "NumberPattern", "NumberedFileInputSplit",
+           "is_pattern", "split_from_argument"]
 
 
 class InputSplit:
@@ -58,11 +60,59 @@ class ListSplit(InputSplit):
         super().__init__(os.fspath(p) for p in paths)
 
 
-# Every printf-style integer token, with whatever flags and width: used to reject the forms we
-# do not accept instead of silently treating them as text.
+# NOTE [ The %d pattern grammar ]
+# A pattern holds exactly one '%d' or '%0Nd' (N one digit, 1-9), as DataVec's. Every other
+# printf-style integer token ('%5d', '%-3d', a second '%d') is an error rather than text, so
+# a typo never silently names files that do not exist; any other '%' (a URL escape such as
+# '%20') is text and kept verbatim. NumberedFileInputSplit, `seqdata export` and the
+# path-or-pattern arguments of both commands all read patterns through NumberPattern.
 _INT_TOKEN = re.compile(r"%[-+ #0-9]*d")
 _ACCEPTED_TOKEN = re.compile(r"%(?:0([1-9]))?d")
-_ACCEPTED_FORMS = "exactly one '%d' or '%0Nd' (N a single digit 1-9, e.g. '%03d')"
+_ACCEPTED_FORMS = "exactly one %d token: '%d' or '%0Nd' (N a single digit 1-9, e.g. '%03d')"
+
+
+def is_pattern(text: str | os.PathLike[str]) -> bool:
+    """Whether ``text`` is meant as a ``%d`` pattern: it holds a printf integer token.
+
+    >>> is_pattern("seq_%03d.csv"), is_pattern("seq_%5d.csv"), is_pattern("my%20files/")
+    (True, True, False)
+    """
+    return _INT_TOKEN.search(os.fspath(text)) is not None
+
+
+@dataclass(frozen=True)
+class NumberPattern:
+    """A parsed ``%d`` pattern: the text before and after its one integer token, and its width.
+
+    >>> p = NumberPattern.parse("s3://bucket/my%20files/part_%02d.csv")
+    >>> p.format(7)
+    's3://bucket/my%20files/part_07.csv'
+    >>> NumberPattern.parse("seq_%d_%d.csv")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    seqdata.errors.SplitError: pattern 'seq_%d_%d.csv': expected exactly one %d token: ...
+    """
+
+    head: str
+    number: str
+    tail: str
+
+    @classmethod
+    def parse(cls, pattern: str | os.PathLike[str], what: str = "pattern") -> NumberPattern:
+        """Check ``pattern`` against the grammar; ``what`` names it in the error."""
+        text = os.fspath(pattern)
+        tokens = list(_INT_TOKEN.finditer(text))
+        accepted = _ACCEPTED_TOKEN.fullmatch(tokens[0].group()) if len(tokens) == 1 else None
+        if accepted is None:
+            found = ", ".join(repr(t.group()) for t in tokens) or "no integer token"
+            raise SplitError(f"{what} {text!r}: expected {_ACCEPTED_FORMS}, found {found}")
+        width = accepted.group(1)
+        return cls(text[:tokens[0].start()], f"%0{width}d" if width else "%d",
+                   text[tokens[0].end():])
+
+    def format(self, index: int) -> str:
+        """The location of number ``index``."""
+        return self.head + self.number % index + self.tail
 
 
 class NumberedFileInputSplit(InputSplit):
@@ -77,12 +127,7 @@ class NumberedFileInputSplit(InputSplit):
 
     def __init__(self, base_string: str | os.PathLike[str], min_idx: int, max_idx: int) -> None:
         base = os.fspath(base_string)
-        tokens = list(_INT_TOKEN.finditer(base))
-        if len(tokens) != 1 or not _ACCEPTED_TOKEN.fullmatch(tokens[0].group()):
-            found = ", ".join(repr(t.group()) for t in tokens) or "no integer token"
-            raise SplitError(
-                f"NumberedFileInputSplit pattern {base!r}: expected {_ACCEPTED_FORMS}, "
-                f"found {found}")
+        pattern = NumberPattern.parse(base, "NumberedFileInputSplit pattern")
         for name, value in (("min_idx", min_idx), ("max_idx", max_idx)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise SplitError(
@@ -91,11 +136,7 @@ class NumberedFileInputSplit(InputSplit):
             raise SplitError(
                 f"NumberedFileInputSplit: expected min_idx <= max_idx, found "
                 f"min_idx={min_idx} > max_idx={max_idx}")
-        token = tokens[0]
-        width = _ACCEPTED_TOKEN.fullmatch(token.group()).group(1)
-        number = f"%0{width}d" if width else "%d"
-        head, tail = base[:token.start()], base[token.end():]
-        super().__init__(head + number % i + tail for i in range(min_idx, max_idx + 1))
+        super().__init__(pattern.format(i) for i in range(min_idx, max_idx + 1))
         self.base_string = base
         self.min_idx = min_idx
         self.max_idx = max_idx
@@ -157,8 +198,45 @@ def _list_files(root: str, recursive: bool) -> list[str]:
     if not recursive:
         with os.scandir(root) as entries:
             return [e.path for e in entries if e.is_file()]
-    found = []
+    found: list[str] = []
     for dirpath, _dirnames, filenames in os.walk(root):
         found.extend(p for p in (os.path.join(dirpath, f) for f in filenames)
                      if os.path.isfile(p))
     return found
+
+
+# NOTE [ One reading of a path-or-pattern argument ]
+# `seqdata convert/info/validate`, `seqnet predict` and a run file's splits all name their
+# files the same way, so they share this one reading: a %d pattern needs its range and a
+# range needs a pattern (both SplitArgumentError, which the commands report as usage errors),
+# a directory means every file below it, and a single file is a one-sequence corpus.
+def split_from_argument(argument: str | os.PathLike[str],
+                        index_range: Sequence[int] | None = None, *, name: str = "PATH",
+                        allow_formats: str | Sequence[str] | None = None) -> InputSplit:
+    """The split a command-line argument names: a ``%d`` pattern over ``index_range`` (both
+    ends inclusive), a directory (its files, sorted; ``allow_formats`` as :class:`FileSplit`'s)
+    or one file. ``name`` names the argument in errors.
+
+    >>> split_from_argument("data/%d.csv", (0, 1)).locations()
+    ['data/0.csv', 'data/1.csv']
+    >>> split_from_argument("data/%d.csv", name="FEATURES")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    seqdata.errors.SplitArgumentError: FEATURES 'data/%d.csv' is a %d pattern: give its range ...
+    """
+    text = os.fspath(argument)
+    if is_pattern(text):
+        if index_range is None:
+            raise SplitArgumentError(
+                f"{name} {text!r} is a %d pattern: give its range (--range MIN MAX)")
+        low, high = index_range
+        return NumberedFileInputSplit(text, low, high)
+    if index_range is not None:
+        raise SplitArgumentError(
+            f"a range (--range) applies to %d patterns only, but {name} {text!r} is not one")
+    if os.path.isdir(text):
+        return FileSplit(text, allow_formats=allow_formats)
+    if os.path.isfile(text):
+        return ListSplit([text])
+    raise SplitError(f"{name}: expected a directory, a file or a %d pattern, found {text!r} "
+                     "(nothing at that path)")

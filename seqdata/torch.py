@@ -17,7 +17,8 @@ collation); with ``num_workers=W`` each worker iterates its own shard. With ``sh
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import IterableDataset, get_worker_info

@@ -9,12 +9,16 @@ can shuffle, bucket, shard and rebuild from meta data; the DL4J cursor API
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TypeAlias
 
 import numpy as np
 
 from seqdata.errors import ParseError, SeqDataError
+
+# Sequence indices, as a list or as the numpy array an iterator's epoch plan holds.
+Indices: TypeAlias = "Sequence[int] | np.ndarray"
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class RaggedBatch:
     first_lines: np.ndarray
 
     @classmethod
-    def from_records(cls, records: Sequence[SequenceRecord]) -> "RaggedBatch":
+    def from_records(cls, records: Sequence[SequenceRecord]) -> RaggedBatch:
         if not records:
             raise SeqDataError("cannot build a batch from zero sequences")
         shape = records[0].values.shape[1:]
@@ -79,10 +83,10 @@ class SequenceRecordReader(ABC):
         """Number of sequences."""
 
     @abstractmethod
-    def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+    def load_sequences(self, indices: Indices) -> list[SequenceRecord]:
         """Load the sequences at ``indices`` (in that order); readers may do it concurrently."""
 
-    def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
+    def load_ragged(self, indices: Indices) -> RaggedBatch:
         """Load the sequences at ``indices`` stacked along time.
 
         Iterators assemble minibatches from this. Readers that hold their data packed (the
@@ -145,7 +149,7 @@ class CollectionSequenceRecordReader(SequenceRecordReader):
     def __len__(self) -> int:
         return len(self._records)
 
-    def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+    def load_sequences(self, indices: Indices) -> list[SequenceRecord]:
         n = len(self._records)
         for i in indices:
             if not -n <= i < n:

@@ -26,18 +26,20 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from seqdata.errors import ParseError, SeqDataError
-from seqdata.readers._files import FileSequenceRecordReader, read_all
-from seqdata.readers.base import RaggedBatch, SequenceRecord
+from seqdata.locations import read_all
+from seqdata.readers.base import Indices, RaggedBatch, SequenceRecord
+from seqdata.readers.files import FileSequenceRecordReader
+from seqdata.splits import ListSplit
 
-__all__ = ["CSVSequenceRecordReader"]
+__all__ = ["CSVSequenceRecordReader", "read_csv_batch"]
 
 _BOM = b"\xef\xbb\xbf"
 # What a number looks like, exactly: pyarrow's float parser accepts the same spellings (the
@@ -132,14 +134,14 @@ class CSVSequenceRecordReader(FileSequenceRecordReader):
         self._dialect = _make_dialect(delimiter)
         super().__init__()
 
-    def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+    def load_sequences(self, indices: Indices) -> list[SequenceRecord]:
         sources, blocks, lengths = self._load(indices)
         arrays = _split_rows(blocks[0], lengths) if len(blocks) == 1 else blocks
         first_line = self.skip_num_lines + 1
         return [SequenceRecord(values, source, first_line)
                 for values, source in zip(arrays, sources)]
 
-    def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
+    def load_ragged(self, indices: Indices) -> RaggedBatch:
         sources, blocks, lengths = self._load(indices)
         if len(blocks) == 1:
             values = blocks[0]
@@ -158,7 +160,7 @@ class CSVSequenceRecordReader(FileSequenceRecordReader):
                            first_lines=np.full(len(sources), self.skip_num_lines + 1,
                                                dtype=np.int64))
 
-    def _load(self, indices: Sequence[int]) -> tuple[list[str], list[np.ndarray], list[int]]:
+    def _load(self, indices: Indices) -> tuple[list[str], list[np.ndarray], list[int]]:
         """The files' locations, their rows and the sequence lengths: the rows are one block
         for all files (bulk parse) or one block per file (precise parse)."""
         files = self._files(indices)
@@ -167,14 +169,26 @@ class CSVSequenceRecordReader(FileSequenceRecordReader):
         sources = [location for location, _ in files]
         raw = read_all(files)
         bodies = [_data_body(data, self.skip_num_lines, self._dialect) for data in raw]
-        if None not in bodies:
-            parsed = _parse_bulk(bodies, self._dialect)
+        present = [body for body in bodies if body is not None]
+        if len(present) == len(bodies):
+            parsed = _parse_bulk(present, self._dialect)
             if parsed is not None:
                 values, lengths = parsed
                 return sources, [values], lengths
         arrays = [_parse_precise(data, location, self.skip_num_lines, self._dialect)
                   for data, location in zip(raw, sources)]
         return sources, arrays, [len(a) for a in arrays]
+
+
+def read_csv_batch(paths: Sequence[str], skip_num_lines: int = 0,
+                   delimiter: str = ",") -> RaggedBatch:
+    """Parse CSV sequence files, one sequence each, into one ragged batch (a bulk read).
+
+    What conversion and validation read a corpus with, chunk by chunk.
+    """
+    reader = CSVSequenceRecordReader(skip_num_lines=skip_num_lines, delimiter=delimiter)
+    reader.initialize(ListSplit(list(paths)))
+    return reader.load_ragged(range(len(paths)))
 
 
 def _split_rows(block: np.ndarray, lengths: list[int]) -> list[np.ndarray]:

@@ -15,13 +15,13 @@
 from __future__ import annotations
 
 import io
-from typing import Sequence
 
 import numpy as np
 
 from seqdata.errors import ParseError
-from seqdata.readers._files import FileSequenceRecordReader, parallel_map, read_bytes
-from seqdata.readers.base import SequenceRecord
+from seqdata.locations import parallel_map, read_bytes
+from seqdata.readers.base import Indices, SequenceRecord
+from seqdata.readers.files import FileSequenceRecordReader
 
 __all__ = ["NpySequenceRecordReader"]
 
@@ -37,7 +37,7 @@ class NpySequenceRecordReader(FileSequenceRecordReader):
     :meth:`initialize`, URLs at first read.
     """
 
-    def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+    def load_sequences(self, indices: Indices) -> list[SequenceRecord]:
         files = self._files(indices)
         loaded = parallel_map(_load_file, files)
         return [SequenceRecord(values, location) for values, (location, _) in zip(loaded, files)]

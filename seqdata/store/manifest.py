@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
+from seqdata.alignment import is_class_label
 from seqdata.errors import StoreError
 
 FORMAT = "seqdata-store"
@@ -41,14 +43,15 @@ def length_stats(lengths: np.ndarray) -> dict[str, Any]:
 def label_counts(values: np.ndarray) -> dict[str, int] | None:
     """Occurrences of each class over all label steps, or ``None`` if not classification-like.
 
-    Labels look like classes when there is one label column and every value is a finite
-    integer; otherwise (regression targets) there is nothing to count.
+    Labels look like classes when there is one label column and every value is a class index
+    (:func:`~seqdata.alignment.is_class_label`); otherwise (regression targets) there is
+    nothing to count.
     """
     values = np.asarray(values)
     if values.ndim != 2 or values.shape[1] != 1:
         return None
     flat = values[:, 0]
-    if not np.all(np.isfinite(flat)) or not np.all(flat == np.round(flat)):
+    if not np.all(is_class_label(flat)):
         return None
     classes, counts = np.unique(flat.astype(np.int64), return_counts=True)
     return {str(int(c)): int(n) for c, n in zip(classes, counts)}

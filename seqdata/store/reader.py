@@ -27,16 +27,17 @@ from __future__ import annotations
 import os
 import posixpath
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from seqdata.errors import StoreError
-from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
+from seqdata.errors import SeqDataError, StoreError
+from seqdata.locations import open_filesystem
+from seqdata.readers.base import Indices, RaggedBatch, SequenceRecord, SequenceRecordReader
 from seqdata.store import manifest as mf
 from seqdata.store.writer import ROLE_PREFIX
 
@@ -55,29 +56,6 @@ DECODE_ALL_BYTES = (_physical_memory() or 16 << 30) // 4
 STREAM_CACHE_GROUPS = 2
 
 
-def resolve(path: str) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and the path within it for a local path or a URL.
-
-    URLs pyarrow knows (``file://``, ``s3://``, ``gs://``, ``hdfs://``) use pyarrow's own
-    filesystems; any other scheme goes through fsspec when it is installed.
-    """
-    if "://" not in path:
-        return pafs.LocalFileSystem(), os.path.abspath(path)
-    try:
-        return pafs.FileSystem.from_uri(path)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as arrow_error:
-        try:
-            import fsspec
-        except ImportError:
-            raise StoreError(f"{path}: pyarrow cannot open this URL ({arrow_error}) and fsspec "
-                             "is not installed") from None
-        try:
-            fs, inner = fsspec.core.url_to_fs(path)
-        except (ValueError, ImportError) as e:
-            raise StoreError(f"{path}: no filesystem understands this URL ({e})") from None
-        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), inner
-
-
 class SequenceStore:
     """A packed store written by :func:`seqdata.store.convert.convert` (``seqdata convert``).
 
@@ -87,7 +65,10 @@ class SequenceStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self._fs, self._root = resolve(self.path)
+        try:
+            self._fs, self._root = open_filesystem(self.path)
+        except SeqDataError as e:
+            raise StoreError(str(e)) from None
         where = posixpath.join(self.path, mf.MANIFEST_NAME)
         try:
             with self._fs.open_input_stream(posixpath.join(self._root, mf.MANIFEST_NAME)) as f:
@@ -96,7 +77,7 @@ class SequenceStore:
             raise StoreError(f"{self.path}: expected a seqdata store (a directory with "
                              f"{mf.MANIFEST_NAME}), found none ({e})") from None
         self.manifest: dict[str, Any] = mf.loads(text, where)
-        self._cache: dict[str, _Decoded] = {}
+        self._cache: dict[str, _Decoded | _Streamed] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -147,7 +128,7 @@ class SequenceStore:
         column = ROLE_PREFIX[role] + "length"
         return self.table([column]).column(column).to_numpy().astype(np.int64)
 
-    def reader(self, role: str = "features") -> "StoreSequenceRecordReader":
+    def reader(self, role: str = "features") -> StoreSequenceRecordReader:
         """A sequence record reader of ``"features"`` or ``"labels"``."""
         self._check_role(role)
         return StoreSequenceRecordReader(self, role)
@@ -164,7 +145,7 @@ class SequenceStore:
     # groups holding its sequences (the last STREAM_CACHE_GROUPS stay cached), so memory stays
     # bounded by a few row groups; unshuffled iteration decodes each row group once per epoch,
     # shuffled iteration one per sequence of the minibatch at worst.
-    def _decoded(self, role: str) -> "_Decoded | _Streamed":
+    def _decoded(self, role: str) -> _Decoded | _Streamed:
         with self._lock:
             if role not in self._cache:
                 prefix = ROLE_PREFIX[role]
@@ -175,10 +156,8 @@ class SequenceStore:
                         self, role, *_index_columns(table, names), self._row_groups())
                 else:
                     table = self.table([role] + names)
-                    flat = table.column(role).combine_chunks().flatten().flatten()
-                    self._cache[role] = _Decoded(
-                        flat.to_numpy(zero_copy_only=True).reshape(-1, self.columns(role)),
-                        *_index_columns(table, names))
+                    self._cache[role] = _Decoded(_step_values(table, role, self.columns(role)),
+                                                 *_index_columns(table, names))
             return self._cache[role]
 
     def _role_bytes(self, role: str) -> int:
@@ -208,12 +187,21 @@ class SequenceStore:
                 table = pq.ParquetFile(f).read_row_group(group, columns=[role])
         except (OSError, pa.ArrowException) as e:
             raise StoreError(f"{self.path}: cannot read the store's Parquet data ({e})") from None
-        flat = table.column(role).combine_chunks().flatten().flatten()
-        return flat.to_numpy(zero_copy_only=True).reshape(-1, self.columns(role))
+        return _step_values(table, role, self.columns(role))
 
     def _check_role(self, role: str) -> None:
         if role not in self.roles:
             raise StoreError(f"{self.path}: expected a role in {self.roles}, found {role!r}")
+
+
+def _step_values(table: pa.Table, role: str, columns: int) -> np.ndarray:
+    """The steps of a role's column as one ``[steps, columns]`` float32 array, without a copy.
+
+    The one conversion from the store's Arrow layout to numpy (see NOTE [ How the store is
+    read ]): a ``large_list<fixed_size_list<float32, C>>`` column is one flat buffer.
+    """
+    flat = table.column(role).combine_chunks().flatten().flatten()
+    return flat.to_numpy(zero_copy_only=True).reshape(-1, columns)
 
 
 def _index_columns(table: pa.Table, names: list[str]
@@ -318,7 +306,7 @@ class StoreSequenceRecordReader(SequenceRecordReader):
         """Length of every sequence, without decoding values (the iterator buckets with it)."""
         return self.store.sequence_lengths(self.role)
 
-    def _indices(self, indices: Sequence[int]) -> tuple["_Decoded | _Streamed", np.ndarray]:
+    def _indices(self, indices: Indices) -> tuple[_Decoded | _Streamed, np.ndarray]:
         data = self.store._decoded(self.role)
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         n = len(data.lengths)
@@ -328,13 +316,13 @@ class StoreSequenceRecordReader(SequenceRecordReader):
                              f"found {int(bad)}")
         return data, idx % n
 
-    def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+    def load_sequences(self, indices: Indices) -> list[SequenceRecord]:
         """The requested sequences (read-only views, no copy, unless the store is streamed)."""
         data, idx = self._indices(indices)
         return [SequenceRecord(data.gather(np.array([i])), data.sources[i],
                                int(data.first_lines[i])) for i in idx]
 
-    def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
+    def load_ragged(self, indices: Indices) -> RaggedBatch:
         """The requested sequences stacked along time, by one vectorised gather."""
         data, idx = self._indices(indices)
         return RaggedBatch(values=data.gather(idx), lengths=data.lengths[idx],

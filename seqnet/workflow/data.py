@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
-from seqdata.readers.base import RaggedBatch, SequenceRecord, SequenceRecordReader
+from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize
+from seqdata.readers.base import Indices, RaggedBatch, SequenceRecord, SequenceRecordReader
+from seqdata.readers.csv import CSVSequenceRecordReader
+from seqdata.splits import split_from_argument
+from seqdata.store.reader import SequenceStore
 from seqnet.errors import ConfigurationError
 from seqnet.workflow.run_config import DataConfig, SplitConfig
 
@@ -37,19 +41,19 @@ class SubsetReader(SequenceRecordReader):
     def __len__(self) -> int:
         return len(self._indices)
 
-    def load_sequences(self, indices: Sequence[int]) -> list[SequenceRecord]:
+    def load_sequences(self, indices: Indices) -> list[SequenceRecord]:
         return self._inner.load_sequences([self._indices[i] for i in indices])
 
-    def load_ragged(self, indices: Sequence[int]) -> RaggedBatch:
+    def load_ragged(self, indices: Indices) -> RaggedBatch:
         return self._inner.load_ragged([self._indices[i] for i in indices])
 
 
 def split_readers(data: DataConfig, split: SplitConfig
                   ) -> tuple[SequenceRecordReader, SequenceRecordReader | None]:
     """The feature reader and the label reader (``None`` for the one-reader form)."""
+    features: SequenceRecordReader
+    labels: SequenceRecordReader | None
     if split.store is not None:
-        from seqdata.store.reader import SequenceStore
-
         store = SequenceStore(split.store)
         features = store.reader("features")
         labels = store.reader("labels") if "labels" in store.roles else None
@@ -66,17 +70,15 @@ def split_readers(data: DataConfig, split: SplitConfig
             labels.initialize()
         return features, labels
 
-    from seqdata.readers.csv import CSVSequenceRecordReader
-    from seqdata.splits import NumberedFileInputSplit
-
-    low, high = split.range
+    if split.features is None:
+        raise ConfigurationError("a split needs 'features' (with 'range') or 'store'")
     features = CSVSequenceRecordReader(skip_num_lines=data.skip_lines, delimiter=data.delimiter)
-    features.initialize(NumberedFileInputSplit(split.features, low, high))
+    features.initialize(split_from_argument(split.features, split.range, name="features"))
     if split.labels is None:
         return features, None
     labels = CSVSequenceRecordReader(skip_num_lines=data.label_skip_lines,
                                      delimiter=data.delimiter)
-    labels.initialize(NumberedFileInputSplit(split.labels, low, high))
+    labels.initialize(split_from_argument(split.labels, split.range, name="labels"))
     return features, labels
 
 
@@ -109,8 +111,6 @@ def fit_normalizer(data: DataConfig, iterator: SequenceRecordReaderDataSetIterat
     """The configured normaliser fitted on ``iterator`` (the training split), or ``None``."""
     if data.normalizer == "none":
         return None
-    from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize
-
     cls = NormalizerStandardize if data.normalizer == "standardize" else NormalizerMinMaxScaler
     normalizer = cls(fit_label=data.normalize_labels)
     normalizer.fit(iterator)

@@ -8,9 +8,9 @@ inclusive range. The model's stored normaliser is applied to the features. Outpu
   end) or one CSV row per real step.
 
 A model trained with normalised regression labels (``normalize_labels``) has its outputs
-reverted to the labels' units. A ``.csv`` file gets a header: ``source`` (and ``step`` per step), then ``predicted_class``
-for a softmax output layer, then ``out_0 .. out_{nOut-1}``. A ``.npy`` file holds the float32
-array only.
+reverted to the labels' units. A ``.csv`` file gets a header: ``source`` (and ``step`` per
+step), then ``predicted_class`` for a softmax output layer, then ``out_0 .. out_{nOut-1}``.
+A ``.npy`` file holds the float32 array only.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from seqdata.iterator import SequenceRecordReaderDataSetIterator
+from seqdata.readers.csv import CSVSequenceRecordReader
+from seqdata.splits import split_from_argument
 from seqnet.errors import ConfigurationError
 
 
@@ -39,25 +42,12 @@ class Predictions:
         return self.outputs[np.arange(len(self.lengths)), :, self.lengths - 1]
 
 
-def input_reader(path: str, value_range: tuple[int, int] | None = None, skip_lines: int = 0,
-                 delimiter: str = ","):
-    """A CSV sequence reader over a file, a directory or a ``%d`` pattern."""
-    from seqdata.readers.csv import CSVSequenceRecordReader
-    from seqdata.splits import FileSplit, ListSplit, NumberedFileInputSplit
-
-    if "%" in path:
-        if value_range is None:
-            raise ConfigurationError(f"{path}: a '%d' pattern needs --range MIN MAX")
-        split = NumberedFileInputSplit(path, *value_range)
-    elif os.path.isdir(path):
-        split = FileSplit(path, allow_formats=["csv"])
-    elif os.path.isfile(path):
-        split = ListSplit([path])
-    else:
-        raise ConfigurationError(f"{path}: expected a CSV file, a directory or a '%d' pattern, "
-                                 "found nothing there")
-    reader = CSVSequenceRecordReader(skip_num_lines=skip_lines, delimiter=delimiter)
-    reader.initialize(split)
+def input_reader(path: str, value_range: tuple[int, int] | None = None,
+                 skip_num_lines: int = 0, delimiter: str = ",") -> CSVSequenceRecordReader:
+    """A CSV sequence reader over a file, a directory (its ``.csv`` files) or a ``%d`` pattern
+    with its inclusive range (:func:`seqdata.splits.split_from_argument`)."""
+    reader = CSVSequenceRecordReader(skip_num_lines=skip_num_lines, delimiter=delimiter)
+    reader.initialize(split_from_argument(path, value_range, name="INPUT", allow_formats="csv"))
     return reader
 
 
@@ -68,12 +58,12 @@ def is_classifier(net: Any) -> bool:
 
 def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32) -> Predictions:
     """Outputs of ``net`` for every sequence of ``reader``, from a zero state each."""
-    from seqdata.iterator import SequenceRecordReaderDataSetIterator
-
     it = SequenceRecordReaderDataSetIterator(reader, batch_size, -1, -1, collect_meta_data=True)
     if normalizer is not None:
         it.set_pre_processor(normalizer)
-    outputs, lengths, sources = [], [], []
+    outputs: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    sources: list[str] = []
     for ds in it:
         mask = ds.features_mask
         out = np.asarray(net.output(ds.features, features_mask=mask))
@@ -88,7 +78,7 @@ def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32)
             out = normalizer.revert_labels(out, mask)       # back to the labels' own units
         outputs.append(out)
         lengths.append(real)
-        sources.extend(m.features_source for m in ds.example_meta_data)
+        sources.extend(m.features_source for m in ds.example_meta_data or [])
     width = max(o.shape[2] for o in outputs)
     padded = np.concatenate([np.pad(o, ((0, 0), (0, 0), (0, width - o.shape[2])))
                              for o in outputs]).astype(np.float32)

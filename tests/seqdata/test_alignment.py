@@ -11,6 +11,7 @@ from seqdata.alignment import (
     align_starts,
     as_rows,
     check_equal_length,
+    is_class_label,
     needs_mask,
     one_hot_classes,
     pad_one_hot,
@@ -164,3 +165,15 @@ def test_property_every_value_lands_once_where_the_rule_says(data, mode, n, chan
     np.testing.assert_array_equal(onehot.sum(axis=1), l_mask)     # one 1 per real step
     for i, c in enumerate(classes):
         assert onehot[i].argmax(axis=0)[ls[i]:ls[i] + l_len[i]].tolist() == c.tolist()
+
+
+def test_is_class_label_is_the_one_rule():
+    values = np.array([0.0, 2.0, 2.5, -1.0, np.nan, np.inf, 3.0, -0.0])
+    assert is_class_label(values, 3).tolist() == [True, True, False, False, False, False, False,
+                                                  True]
+    assert is_class_label(values).tolist() == [True, True, False, False, False, False, True,
+                                               True]
+    bad = values[~is_class_label(values, 3)]
+    for value in bad:   # exactly what the one-hot conversion refuses
+        with pytest.raises(LabelError):
+            one_hot_classes(np.array([value]), np.array([1]), 3, ["a.csv"], np.array([1]))

@@ -14,12 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import seqdata.store.convert as convert_module
 from seqdata.errors import AlignmentError, MissingFilesError, ParseError, SeqDataError, StoreError
 from seqdata.readers.base import CollectionSequenceRecordReader
 from seqdata.readers.csv import CSVSequenceRecordReader
 from seqdata.splits import ListSplit, NumberedFileInputSplit
-import seqdata.store.convert as convert_module
-from seqdata.store.convert import convert, export, write_store
+from seqdata.store.convert import convert, write_store
+from seqdata.store.export import export
 from seqdata.store.reader import SequenceStore
 
 
@@ -50,7 +51,7 @@ def test_round_trip_reproduces_every_value(tmp_path):
     fpaths = write_texts(tmp_path / "f", ["h1,h2,h3\n" + "\n".join(
         ",".join(repr(float(v)) for v in row) for row in a) + "\n" for a in arrays])
     lpaths = write_texts(tmp_path / "l", [f"{i % 3}\n" * (i % 4 + 1) for i in range(26)])
-    store = convert(fpaths, tmp_path / "store", lpaths, skip_lines=1, label_skip_lines=0,
+    store = convert(fpaths, tmp_path / "store", lpaths, skip_num_lines=1, label_skip_num_lines=0,
                     progress=False)
     written = export(store, tmp_path / "out", pattern="seq_%03d.csv")
     assert len(written) == 52

@@ -6,8 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqdata.errors import SeqDataError, SplitError
-from seqdata.splits import FileSplit, InputSplit, ListSplit, NumberedFileInputSplit
+from seqdata.errors import SeqDataError, SplitArgumentError, SplitError
+from seqdata.splits import (
+    FileSplit,
+    InputSplit,
+    ListSplit,
+    NumberedFileInputSplit,
+    NumberPattern,
+    is_pattern,
+    split_from_argument,
+)
 
 
 def test_numbered_plain_and_zero_padded():
@@ -129,3 +137,37 @@ def test_file_split_missing_root(tmp_path):
 def test_file_split_bad_formats(tree, bad):
     with pytest.raises(SplitError, match="allow_formats"):
         FileSplit(tree, allow_formats=bad)
+
+
+def test_number_pattern_is_the_one_grammar():
+    pattern = NumberPattern.parse("s3://b/my%20files/seq_%03d.csv")
+    assert (pattern.head, pattern.number, pattern.tail) == \
+        ("s3://b/my%20files/seq_", "%03d", ".csv")
+    assert pattern.format(7) == "s3://b/my%20files/seq_007.csv"
+    assert is_pattern("a_%d.csv") and is_pattern("a_%5d.csv") and not is_pattern("a%20b/")
+    with pytest.raises(SplitError, match="export pattern 'x_%5d'"):
+        NumberPattern.parse("x_%5d", "export pattern")
+
+
+def test_split_from_argument_pattern_directory_file(tmp_path):
+    for name in ("b.csv", "a.csv", "notes.txt"):
+        (tmp_path / name).write_text("1\n")
+    pattern = str(tmp_path / "%d.csv")
+    assert split_from_argument(pattern, (0, 1)).locations() == \
+        [str(tmp_path / "0.csv"), str(tmp_path / "1.csv")]
+    assert [os.path.basename(p) for p in split_from_argument(tmp_path).locations()] == \
+        ["a.csv", "b.csv", "notes.txt"]
+    assert [os.path.basename(p) for p in
+            split_from_argument(tmp_path, allow_formats="csv").locations()] == ["a.csv", "b.csv"]
+    assert split_from_argument(tmp_path / "notes.txt").locations() == \
+        [str(tmp_path / "notes.txt")]
+
+
+def test_split_from_argument_usage_errors(tmp_path):
+    with pytest.raises(SplitArgumentError, match="FEATURES .* is a %d pattern"):
+        split_from_argument(str(tmp_path / "%d.csv"), name="FEATURES")
+    with pytest.raises(SplitArgumentError, match="applies to %d patterns only"):
+        split_from_argument(tmp_path, (0, 1))
+    with pytest.raises(SplitError, match="nothing at that path") as info:
+        split_from_argument(tmp_path / "nowhere")
+    assert not isinstance(info.value, SplitArgumentError)

@@ -49,9 +49,9 @@ def corpus(tmp_path_factory):
     n = len(lengths)
     split = lambda p: NumberedFileInputSplit(p, 0, n - 1)  # noqa: E731
     stores = {
-        "step": convert(split(fpat), root / "s_step", split(spat), skip_lines=1, workers=1,
+        "step": convert(split(fpat), root / "s_step", split(spat), skip_num_lines=1, workers=1,
                         progress=False),
-        "last": convert(split(fpat), root / "s_last", split(lpat), skip_lines=1, workers=1,
+        "last": convert(split(fpat), root / "s_last", split(lpat), skip_num_lines=1, workers=1,
                         progress=False),
         "joined": convert(split(joined), root / "s_joined", workers=1, progress=False),
     }
@@ -122,7 +122,7 @@ def test_label_error_names_the_original_file_and_line(tmp_path):
     fpat = write_csvs(tmp_path / "f", [np.ones((2, 1)), np.ones((3, 1))], header="x")
     lpat = write_csvs(tmp_path / "l", [[[0], [1]], [[1], [2], [9]]], header="y")
     split = lambda p: NumberedFileInputSplit(p, 0, 1)  # noqa: E731
-    store = convert(split(fpat), tmp_path / "s", split(lpat), skip_lines=1, progress=False)
+    store = convert(split(fpat), tmp_path / "s", split(lpat), skip_num_lines=1, progress=False)
     it = SequenceRecordReaderDataSetIterator(store.reader("features"), store.reader("labels"),
                                              2, 3, alignment_mode=AlignmentMode.ALIGN_START)
     with pytest.raises(LabelError) as err:

@@ -19,14 +19,18 @@ features and labels are only noted: ALIGN_START and ALIGN_END accept them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 
+from seqdata.alignment import is_class_label
 from seqdata.errors import SeqDataError
+from seqdata.locations import local_path
 from seqdata.readers.base import RaggedBatch
-from seqdata.store.convert import read_csv_batch
+from seqdata.readers.csv import read_csv_batch
+
+__all__ = ["ValidationReport", "iter_parsed", "validate_corpus"]
 
 # Files parsed per bulk read: bounds memory while keeping the fast path fast.
 CHUNK_FILES = 512
@@ -48,7 +52,7 @@ class ValidationReport:
         return not self.problems
 
 
-def iter_parsed(paths: Sequence[str], skip_lines: int, delimiter: str
+def iter_parsed(paths: Sequence[str], skip_num_lines: int = 0, delimiter: str = ","
                 ) -> Iterator[tuple[str, RaggedBatch | None, str | None]]:
     """Every file with its one-sequence batch, or ``None`` and the reason it does not parse.
 
@@ -57,11 +61,11 @@ def iter_parsed(paths: Sequence[str], skip_lines: int, delimiter: str
     """
     for start in range(0, len(paths), CHUNK_FILES):
         chunk = list(paths[start:start + CHUNK_FILES])
-        present = [p for p in chunk if "://" in p or os.path.isfile(p)]
+        present = [p for p in chunk if _present(p)]
         batch = None
         if len(present) == len(chunk):
             try:
-                batch = read_csv_batch(chunk, skip_lines, delimiter)
+                batch = read_csv_batch(chunk, skip_num_lines, delimiter)
             except SeqDataError:
                 batch = None
         if batch is not None:
@@ -76,9 +80,15 @@ def iter_parsed(paths: Sequence[str], skip_lines: int, delimiter: str
                 yield path, None, f"{path}: file not found"
                 continue
             try:
-                yield path, read_csv_batch([path], skip_lines, delimiter), None
+                yield path, read_csv_batch([path], skip_num_lines, delimiter), None
             except SeqDataError as e:
                 yield path, None, str(e)
+
+
+def _present(location: str) -> bool:
+    """Whether a local file exists; a URL counts as present until it is read."""
+    path = local_path(location)
+    return path is None or os.path.isfile(path)
 
 
 def _listed(messages: list[str], what: str, path: str) -> list[str]:
@@ -95,25 +105,25 @@ def _non_finite(batch: RaggedBatch) -> list[str]:
                     for r, c in zip(rows.tolist(), cols.tolist())], "non-finite values", path)
 
 
-def _bad_labels(batch: RaggedBatch, num_classes: int) -> list[str]:
+def _bad_labels(batch: RaggedBatch, num_possible_labels: int) -> list[str]:
     path, first = batch.sources[0], int(batch.first_lines[0])
     if batch.values.shape[1] != 1:
         return [f"{path}:{first}: expected one label column to one-hot, found "
                 f"{batch.values.shape[1]}"]
     v = batch.values[:, 0]
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(v) | (v != np.round(v)) | (v < 0) | (v >= num_classes)
+    bad = ~is_class_label(v, num_possible_labels)
     return _listed([f"{path}:{first + r}:1: cannot convert label {v[r]:g} to one-hot: expected "
-                    f"an integer in [0, {num_classes})" for r in np.flatnonzero(bad).tolist()],
-                   "bad labels", path)
+                    f"an integer in [0, {num_possible_labels})"
+                    for r in np.flatnonzero(bad).tolist()], "bad labels", path)
 
 
-def _check_role(paths: Sequence[str], skip_lines: int, delimiter: str, report: ValidationReport,
-                num_classes: int | None = None) -> dict[str, int]:
+def _check_role(paths: Sequence[str], skip_num_lines: int, delimiter: str,
+                report: ValidationReport, num_possible_labels: int | None = None
+                ) -> dict[str, int]:
     """Add one role's problems to ``report``; return the length of each readable file."""
     lengths: dict[str, int] = {}
     reference: tuple[str, int] | None = None
-    for path, batch, problem in iter_parsed(paths, skip_lines, delimiter):
+    for path, batch, problem in iter_parsed(paths, skip_num_lines, delimiter):
         if batch is None:
             report.problems.append(str(problem))
             continue
@@ -125,29 +135,32 @@ def _check_role(paths: Sequence[str], skip_lines: int, delimiter: str, report: V
                                    f" columns (as in {reference[0]}), found {width}")
         lengths[path] = int(batch.lengths[0])
         report.problems += _non_finite(batch)
-        if num_classes is not None:
-            report.problems += _bad_labels(batch, num_classes)
+        if num_possible_labels is not None:
+            report.problems += _bad_labels(batch, num_possible_labels)
     return lengths
 
 
 def validate_corpus(features: Sequence[str], labels: Sequence[str] | None = None, *,
-                    skip_lines: int = 0, label_skip_lines: int | None = None,
-                    delimiter: str = ",", num_classes: int | None = None) -> ValidationReport:
+                    skip_num_lines: int = 0, label_skip_num_lines: int | None = None,
+                    delimiter: str = ",", num_possible_labels: int | None = None
+                    ) -> ValidationReport:
     """Check every file of a corpus and report all problems (see the module docstring).
 
     ``features`` and ``labels`` are lists of paths (file ``i`` of ``labels`` labels file ``i``
-    of ``features``); ``num_classes`` checks that labels are class indices in
-    ``[0, num_classes)``. ``label_skip_lines`` defaults to ``skip_lines``.
+    of ``features``); ``num_possible_labels`` checks that labels are class indices in
+    ``[0, num_possible_labels)``. ``label_skip_num_lines`` defaults to ``skip_num_lines``.
     """
     report = ValidationReport(sequences=len(features))
-    label_skip_lines = skip_lines if label_skip_lines is None else label_skip_lines
+    label_skip_num_lines = (skip_num_lines if label_skip_num_lines is None
+                            else label_skip_num_lines)
     if labels is not None and len(labels) != len(features):
         report.problems.append(f"expected as many label files as feature files "
                                f"({len(features)}), found {len(labels)}")
-    feature_lengths = _check_role(features, skip_lines, delimiter, report)
+    feature_lengths = _check_role(features, skip_num_lines, delimiter, report)
     if labels is None:
         return report
-    label_lengths = _check_role(labels, label_skip_lines, delimiter, report, num_classes)
+    label_lengths = _check_role(labels, label_skip_num_lines, delimiter, report,
+                                num_possible_labels)
     differ = [(f, lb) for f, lb in zip(features, labels)
               if f in feature_lengths and lb in label_lengths
               and feature_lengths[f] != label_lengths[lb]]
