@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seqdata.locations import is_url
 from seqnet.errors import ConfigurationError
 from seqnet.workflow.build import NetworkConfig, parse_network
 from seqnet.workflow.table_checks import REQUIRED, at_least, choice, range_pair, take
@@ -159,7 +160,7 @@ _TOP = {"data": (dict, REQUIRED), "network": (dict, REQUIRED), "run": (dict, REQ
 
 
 def _resolve(path: str | None, base_dir: str) -> str | None:
-    if path is None or "://" in path:
+    if path is None or is_url(path):
         return path
     return os.path.normpath(os.path.join(base_dir, os.path.expanduser(path)))
 
