@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from seqnet.conf.enums import Activation
 from seqnet.onnx.graph import GraphBuilder
@@ -26,7 +27,7 @@ from seqnet.onnx.registry import UnsupportedError
 _Emit = Callable[[GraphBuilder, str, int], str]
 
 
-def _simple(op_type: str, **attrs: float) -> _Emit:
+def _simple(op_type: str, **attrs: Any) -> _Emit:
     def emit(g: GraphBuilder, x: str, axis: int) -> str:
         return g.op(op_type, [x], **attrs)
     return emit

@@ -6,6 +6,8 @@ average pooling counts the padded zeros, as torch's ``avg_pool2d`` does by defau
 
 from __future__ import annotations
 
+from typing import Any
+
 from seqnet.conf.enums import PoolingType
 from seqnet.conf.layers import ConvolutionLayer, SubsamplingLayer
 from seqnet.onnx.activations import apply_activation
@@ -13,7 +15,7 @@ from seqnet.onnx.graph import Dim, ExportContext, Value
 from seqnet.onnx.registry import register
 
 
-def _window(layer: ConvolutionLayer | SubsamplingLayer) -> dict[str, list[int]]:
+def _window(layer: ConvolutionLayer | SubsamplingLayer) -> dict[str, Any]:
     (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
     return {"kernel_shape": [kh, kw], "strides": [sh, sw], "pads": [ph, pw, ph, pw]}
 

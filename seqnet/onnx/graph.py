@@ -34,7 +34,7 @@ class GraphBuilder:
     def __init__(self, parent: GraphBuilder | None = None) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
-        self._root = parent._root if parent is not None else self
+        self._root: GraphBuilder = parent._root if parent is not None else self
         self._counter: itertools.count[int] = (parent._counter if parent is not None
                                                else itertools.count())
 
@@ -59,8 +59,8 @@ class GraphBuilder:
         if array.dtype.kind == "f":
             array = array.astype(np.float32)
         name = self._root.fresh(hint)
-        self._root.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array),
-                                                               name))
+        # copy(), not ascontiguousarray(): that makes a 0-d array 1-d.
+        self._root.initializers.append(numpy_helper.from_array(array.copy(order="C"), name))
         return name
 
     def int64s(self, values: Sequence[int], hint: str = "ints") -> str:

@@ -13,7 +13,7 @@ from seqnet.conf.preprocessors import (
     RnnToCnnPreProcessor,
     RnnToFeedForwardPreProcessor,
 )
-from seqnet.onnx.graph import ExportContext, Value
+from seqnet.onnx.graph import Dim, ExportContext, Value
 from seqnet.onnx.registry import UnsupportedError, register
 
 
@@ -62,21 +62,14 @@ def convert_ff_to_rnn(ctx: ExportContext, index: int, pre: object, x: Value) -> 
 @register(CnnToFeedForwardPreProcessor)
 def convert_cnn_to_ff(ctx: ExportContext, index: int, pre: CnnToFeedForwardPreProcessor,
                       x: Value) -> Value:
-    if x.kind != "cnn":
-        return x
-    g = ctx.graph
-    size = pre.num_channels * pre.input_height * pre.input_width
-    return Value(g.op("Reshape", [x.name, g.int64s([0, -1], "shape")], hint="flat"), "ff",
-                 (x.shape[0], size))
+    return _flatten(ctx, x, pre.num_channels * pre.input_height * pre.input_width)
 
 
 @register(CnnToRnnPreProcessor)
 def convert_cnn_to_rnn(ctx: ExportContext, index: int, pre: CnnToRnnPreProcessor,
                        x: Value) -> Value:
-    flat = convert_cnn_to_ff(ctx, index, CnnToFeedForwardPreProcessor(
-        input_height=pre.input_height, input_width=pre.input_width,
-        num_channels=pre.num_channels), x)
-    return rows_to_rnn(ctx, flat)
+    return rows_to_rnn(ctx, _flatten(ctx, x, pre.num_channels * pre.input_height
+                                     * pre.input_width))
 
 
 @register(RnnToCnnPreProcessor)
@@ -89,11 +82,20 @@ def convert_rnn_to_cnn(ctx: ExportContext, index: int, pre: RnnToCnnPreProcessor
     return Value(y, "cnn", (rows.shape[0], *image))
 
 
-def _fixed(c: object) -> int:
+def _flatten(ctx: ExportContext, x: Value, size: int) -> Value:
+    """``[rows, C, H, W]`` -> ``[rows, C*H*W]`` (rows pass through)."""
+    if x.kind != "cnn":
+        return x
+    g = ctx.graph
+    return Value(g.op("Reshape", [x.name, g.int64s([0, -1], "shape")], hint="flat"), "ff",
+                 (x.shape[0], size))
+
+
+def _fixed(c: Dim) -> int:
     return c if isinstance(c, int) else -1
 
 
-def _product(n: object, steps: object) -> object:
+def _product(n: Dim, steps: Dim) -> Dim:
     if steps == 1:
         return n
     return "N*T" if (n, steps) == ("N", "T") else None

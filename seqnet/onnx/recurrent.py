@@ -138,8 +138,9 @@ def _lstm_node(ctx: ExportContext, x: Value, directions: list[_Weights], layer: 
         inputs += [g.op("Unsqueeze", [s, g.int64s([0], "axes")]) for s in state]
     else:
         inputs += ["", ""]
-    if directions[0].peep is not None:
-        p = np.stack([np.concatenate([d.peep[2], d.peep[1], d.peep[0]]) for d in directions])
+    peepholes = [d.peep for d in directions if d.peep is not None]
+    if peepholes:     # DL4J's (forget, output, input) -> ONNX's [input, output, forget]
+        p = np.stack([np.concatenate([q[2], q[1], q[0]]) for q in peepholes])
         inputs.append(g.constant(p, "lstm_P"))
     while inputs[-1] == "":
         inputs.pop()
@@ -189,10 +190,12 @@ def _scan(ctx: ExportContext, x: Value, weights: _Weights, layer: BaseLSTM,
     def gate(v: str) -> str:
         return apply_activation(body, v, layer.gate_activation, axis=-1)
 
+    peep = weights.peep
+
     def peephole(v: str, c: str, row: int) -> str:
-        if weights.peep is None:
+        if peep is None:
             return v
-        return body.op("Add", [v, body.op("Mul", [c, body.constant(weights.peep[row], "peep")])])
+        return body.op("Add", [v, body.op("Mul", [c, body.constant(peep[row], "peep")])])
 
     z = body.op("Add", [z_x, body.op("MatMul", [h_prev, body.constant(weights.rw, "RW")])])
     a, f, o, i = body.op("Split", [z, body.int64s([hid] * 4, "split")], outputs=4, axis=1)
