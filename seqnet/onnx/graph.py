@@ -97,10 +97,6 @@ class Value:
     kind: str
     shape: tuple[Dim, ...]
 
-    @property
-    def channels(self) -> Dim:
-        return self.shape[2] if self.kind == "rnn" else self.shape[1]
-
     def seqnet_shape(self) -> tuple[Dim, ...]:
         """The shape seqnet returns for this value: ``[N, C, T]`` for a sequence."""
         if self.kind == "rnn":

@@ -32,7 +32,7 @@ from onnx import helper
 
 from seqnet.conf.layers import LSTM, BaseLSTM, GravesBidirectionalLSTM, GravesLSTM, LastTimeStep
 from seqnet.onnx.activations import apply_activation, lstm_activation
-from seqnet.onnx.graph import ExportContext, Value, tensor_info
+from seqnet.onnx.graph import FLOAT, ExportContext, Value, tensor_info
 from seqnet.onnx.registry import converter_for, register
 
 
@@ -94,7 +94,7 @@ def convert_last_time_step(ctx: ExportContext, index: int, layer: LastTimeStep,
                     hint="last_step")
     else:
         real = g.op("Cast", [g.op("Greater", [ctx.mask_rows, g.scalar(0.0, "zero")])],
-                    to=helper.np_dtype_to_tensor_dtype(np.dtype(np.float32)))
+                    to=FLOAT)
         # The last maximum of 0/1: the last real step, or T - 1 when every step is masked.
         step = g.op("ArgMax", [real], axis=1, keepdims=1, select_last_index=1)
         batch_major = g.op("Transpose", [y.name], perm=[1, 0, 2])

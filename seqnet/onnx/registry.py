@@ -53,8 +53,3 @@ def converter_for(config: object) -> Converter:
         raise UnsupportedError(
             f"export_onnx: no ONNX converter for {type(config).__name__}; supported: "
             f"{', '.join(sorted(t.__name__ for t in _CONVERTERS))}") from None
-
-
-def registered() -> list[type]:
-    """Every configuration class that has a converter."""
-    return list(_CONVERTERS)

@@ -13,6 +13,10 @@ ort = pytest.importorskip("onnxruntime")
 
 from click.testing import CliRunner  # noqa: E402
 
+from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator  # noqa: E402
+from seqdata.normalizers import NormalizerStandardize  # noqa: E402
+from seqdata.readers.csv import CSVSequenceRecordReader  # noqa: E402
+from seqdata.splits import NumberedFileInputSplit  # noqa: E402
 from seqnet.cli import main  # noqa: E402
 from seqnet.conf.enums import Activation, PoolingType  # noqa: E402
 from seqnet.conf.input_type import InputType  # noqa: E402
@@ -28,11 +32,13 @@ from seqnet.conf.layers import (  # noqa: E402
     SubsamplingLayer,
 )
 from seqnet.conf.preprocessors import RnnToCnnPreProcessor  # noqa: E402
+from seqnet.conf.updaters import Adam  # noqa: E402
 from seqnet.errors import SeqNetError, StateError  # noqa: E402
 from seqnet.network import MultiLayerNetwork  # noqa: E402
 from seqnet.onnx import OPSET, UnsupportedError, export_onnx, register, to_onnx  # noqa: E402
 from seqnet.onnx.activations import apply_activation  # noqa: E402
 from seqnet.onnx.graph import GraphBuilder  # noqa: E402
+from tests.conftest import FIXTURES  # noqa: E402
 from tests.seqnet._nets import make_net  # noqa: E402
 
 ATOL = 2e-5
@@ -273,6 +279,22 @@ def test_masked_export_runs_one_scan_per_direction_and_declares_the_mask():
     assert declared(model.graph.input[1]) == ["N", "T"]
 
 
+def test_an_activation_onnx_lstm_lacks_runs_as_a_scan():
+    model = to_onnx(make_net([GravesLSTM(n_in=2, n_out=3, activation="hardtanh"),
+                              RnnOutputLayer(n_out=2)]))
+    assert "LSTM" not in op_types(model) and op_types(model).count("Scan") == 1
+
+
+def test_a_float64_network_exports_as_float32():
+    net = _net("graves", data_type="float64")
+    model = to_onnx(net)
+    assert {i.data_type for i in model.graph.initializer} <= {onnx.TensorProto.FLOAT,
+                                                              onnx.TensorProto.INT64}
+    x = features(np.random.default_rng(9), 3, C_IN, 11)
+    (y,) = session(model).run(["output"], {"features": x})
+    np.testing.assert_allclose(y, net.output(x.astype(np.float64)), rtol=0, atol=ATOL)
+
+
 def test_declared_shapes_for_vector_and_row_outputs():
     assert declared(to_onnx(_net("last_time_step")).graph.output[0]) == ["N", 3]
     assert declared(to_onnx(_net("rows_output")).graph.output[0]) == ["N*T", 3]
@@ -441,16 +463,36 @@ def test_random_stacks_random_padding(seed):
     (ym,) = session(to_onnx(net, with_mask=True)).run(["output"],
                                                       {"features": x, "features_mask": mask})
     np.testing.assert_allclose(ym, net.output(x, mask), rtol=0, atol=ATOL)
+    if any(isinstance(layer.underlying(), GravesBidirectionalLSTM) for layer in net.conf.layers):
+        return
+    # Streaming in two chunks from zero state equals rnn_time_step on the same chunks.
+    run = session(to_onnx(net, stateful=True))
+    feed = _stateful_feed(net, n)
+    net.rnn_clear_previous_state()
+    cut = int(rng.integers(0, steps + 1))
+    for chunk in (x[:, :, :cut], x[:, :, cut:]):
+        if chunk.shape[2]:
+            y, feed = _run_stateful(run, chunk, feed)
+            np.testing.assert_allclose(y, net.rnn_time_step(chunk), rtol=0, atol=ATOL)
 
 
 # ------------------------------------------------------------- real data: Japanese Vowels
 
-def test_japanese_vowels_model_predicts_every_test_utterance_the_same(tmp_path):
-    from seqdata.normalizers import NormalizerStandardize
-    from seqnet.conf.updaters import Adam
-    from tests.seqnet.test_japanese_vowels import _iterator
+def jv_iterator(part: str, count: int, batch: int,
+                shuffle: bool = False) -> SequenceRecordReaderDataSetIterator:
+    readers = []
+    for side in ("features", "labels"):
+        reader = CSVSequenceRecordReader()
+        reader.initialize(NumberedFileInputSplit(
+            str(FIXTURES / "japanese_vowels" / part / side / "%d.csv"), 0, count - 1))
+        readers.append(reader)
+    return SequenceRecordReaderDataSetIterator(readers[0], readers[1], batch, 9,
+                                               alignment_mode=AlignmentMode.ALIGN_END,
+                                               shuffle=shuffle, seed=1)
 
-    train, test = _iterator("train", 270, 32, shuffle=True), _iterator("test", 370, 64)
+
+def test_japanese_vowels_model_predicts_every_test_utterance_the_same(tmp_path):
+    train, test = jv_iterator("train", 270, 32, shuffle=True), jv_iterator("test", 370, 64)
     norm = NormalizerStandardize()
     norm.fit(train)
     train.set_pre_processor(norm)
