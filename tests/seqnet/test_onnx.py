@@ -124,20 +124,20 @@ def _conv_net(pooling: PoolingType, padding: tuple[int, int]) -> dict[str, Any]:
 
 NETS = {**{name: dict(layers=build()) for name, build in _nets().items()},
         "conv_max": _conv_net(PoolingType.MAX, (0, 0)),
-        "conv_avg_padded": _conv_net(PoolingType.AVG, (1, 1))}
+        "conv_avg_padded": _conv_net(PoolingType.AVG, (1, 1)),
+        # examples/video_frames.py: frames -> conv -> pool -> (CNN->FF) dense -> (FF->RNN) LSTM
+        "video": dict(layers=[ConvolutionLayer(n_in=1, n_out=3, kernel_size=(3, 3),
+                                               padding=(1, 1), activation="relu"),
+                              SubsamplingLayer(kernel_size=(2, 2), stride=(2, 2)),
+                              DenseLayer(n_out=6, activation="relu"),
+                              GravesLSTM(n_out=5), RnnOutputLayer(n_out=3)],
+                      input_preprocessors={0: RnnToCnnPreProcessor(input_height=6, input_width=6,
+                                                                   num_channels=1)})}
 
 
 def _net(name: str, **extra: Any) -> MultiLayerNetwork:
-    spec = NETS[name]
-    kwargs = {k: v for k, v in spec.items() if k != "layers"}
-    layers = spec["layers"] if isinstance(spec["layers"], list) else spec["layers"]()
-    return make_net(_copy(layers), **kwargs, **extra)
-
-
-def _copy(layers: list[Any]) -> list[Any]:
-    import copy
-
-    return copy.deepcopy(layers)
+    """A fresh network of ``NETS[name]`` (the configuration copies the layers it is given)."""
+    return make_net(**NETS[name], **extra)
 
 
 def _channels(net: MultiLayerNetwork) -> int:
