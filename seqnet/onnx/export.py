@@ -25,6 +25,7 @@ OPSET = 17
 IR_VERSION = 8
 """The IR version that goes with :data:`OPSET`, so older runtimes open the file too."""
 
+
 def to_onnx(net: Any, *, with_mask: bool = False, stateful: bool = False) -> onnx.ModelProto:
     """``net`` as a checked ``onnx.ModelProto``; :func:`~seqnet.onnx.export_onnx` writes it."""
     conf = net.conf
@@ -83,6 +84,7 @@ def to_onnx(net: Any, *, with_mask: bool = False, stateful: bool = False) -> onn
         raise SeqNetError(f"export_onnx: the exported graph does not check ({e})") from None
     return model
 
+
 def export_onnx(net: Any, path: str | os.PathLike[str], *, with_mask: bool = False,
                 stateful: bool = False) -> None:
     """Write ``net`` to ``path`` as an ONNX model (opset 17) that computes ``net.output``.
@@ -120,6 +122,7 @@ def export_onnx(net: Any, path: str | os.PathLike[str], *, with_mask: bool = Fal
     except OSError as e:
         raise SeqNetError(f"export_onnx: cannot write {os.fspath(path)!r} ({e})") from None
 
+
 def _features(g: GraphBuilder, net: Any) -> tuple[list[Any], Value]:
     """The declared shape of ``"features"`` and the value the first layer receives."""
     conf = net.conf
@@ -135,6 +138,7 @@ def _features(g: GraphBuilder, net: Any) -> tuple[list[Any], Value]:
     sequence = g.op("Transpose", ["features"], perm=[2, 0, 1], hint="time_major")
     return ["N", channels, "T"], Value(sequence, "rnn", ("T", "N", channels))
 
+
 def _doc(with_mask: bool, stateful: bool) -> str:
     parts = ["seqnet network. Input features float32 [N, C, T]"]
     if with_mask:
@@ -143,6 +147,7 @@ def _doc(with_mask: bool, stateful: bool) -> str:
         parts.append("state_{i}_prevAct/prevMem [N, H_i] per recurrent layer i, returned "
                      "as state_{i}_prevAct_out/prevMem_out")
     return "; ".join(parts) + ". Output: output."
+
 
 def _version() -> str:
     try:
