@@ -211,3 +211,33 @@ def sample(model: str, prime: str, length: int, num_samples: int, temperature: f
     for text in sample_characters(net, vocabulary, prime, length, num_samples, temperature,
                                   seed):
         click.echo(prime + text)
+
+
+@main.command("export")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the network as an ONNX model (opset 17) to this file.")
+@click.option("--with-mask", is_flag=True,
+              help="Add the input features_mask [N, T] (1 = real step), for padded batches.")
+@click.option("--stateful", is_flag=True,
+              help="Add state_{i}_prevAct/prevMem inputs and *_out outputs per recurrent "
+                   "layer i, for streaming as rnn_time_step does.")
+@_errors_as_exit_1
+def export(model: str, onnx_path: str | None, with_mask: bool, stateful: bool) -> None:
+    """Export a saved model for other runtimes.
+
+    MODEL is a zip written by seqnet train or MultiLayerNetwork.save. With --onnx OUT.onnx
+    the network (not its normaliser: apply that to the features first) is written as ONNX,
+    with input "features" [N, C, T] and output "output".
+    """
+    from seqnet.network import MultiLayerNetwork
+    from seqnet.onnx import export_onnx
+
+    if onnx_path is None:
+        raise click.UsageError("give an output format: --onnx OUT.onnx")
+    net = MultiLayerNetwork.load(model)
+    export_onnx(net, onnx_path, with_mask=with_mask, stateful=stateful)
+    click.echo(f"wrote {onnx_path}")
+    if getattr(net, "normalizer", None) is not None:
+        click.echo("note: the model's normaliser is not part of the ONNX graph; normalise the "
+                   "features before feeding them")
