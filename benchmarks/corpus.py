@@ -41,7 +41,8 @@ def corpus_of(args: argparse.Namespace, dir: str | os.PathLike) -> str:
 
 def make_corpus(dir: str | os.PathLike, n_files: int, min_rows: int, max_rows: int,
                 n_cols: int, seed: int = 0) -> str:
-    """Write ``n_files`` CSV files ``<dir>/0.csv .. <dir>/<n_files-1>.csv``; return the ``%d`` pattern.
+    """Write ``n_files`` CSV files ``<dir>/0.csv .. <dir>/<n_files-1>.csv``; return the ``%d``
+    pattern.
 
     Each file holds ``min_rows..max_rows`` rows (uniform, inclusive) of ``n_cols`` comma-separated
     values drawn from a standard normal and written with 6 significant digits, no header: the

@@ -120,8 +120,8 @@ def iterators(root: str | os.PathLike, counts: dict[str, int], batch_size: int):
 
 
 def build_network(hidden: int, learning_rate: float, seed: int):
-    from seqnet.conf.multilayer import MultiLayerConfiguration
     from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
+    from seqnet.conf.multilayer import MultiLayerConfiguration
     from seqnet.conf.updaters import Adam
 
     conf = MultiLayerConfiguration(

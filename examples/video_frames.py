@@ -112,9 +112,14 @@ def iterator(root: str, lo: int, hi: int, batch_size: int):
 
 
 def build_network(size: int, seed: int, tbptt: int, width: int = 32):
+    from seqnet.conf.layers import (
+        ConvolutionLayer,
+        DenseLayer,
+        GravesLSTM,
+        RnnOutputLayer,
+        SubsamplingLayer,
+    )
     from seqnet.conf.multilayer import MultiLayerConfiguration
-    from seqnet.conf.layers import (ConvolutionLayer, DenseLayer, GravesLSTM, RnnOutputLayer,
-                                    SubsamplingLayer)
     from seqnet.conf.preprocessors import RnnToCnnPreProcessor
     from seqnet.conf.updaters import Adam
 

@@ -22,7 +22,7 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -74,7 +74,7 @@ class LSTMModule(RecurrentModule):
         self.lstm = nn.LSTM(n_in, hid, dtype=dtype, device="meta").to_empty(device="cpu")
         # nn.LSTM has two biases; DL4J has one. bias_hh stays 0 and frozen so that the
         # trainable parameters (and num_params) are exactly DL4J's.
-        self.lstm.bias_hh_l0.requires_grad_(False)
+        self.b_hh.requires_grad_(False)
         scheme = conf.weight_init or weight_init
         w = init_weight((n_in, 4 * hid), scheme, hid, n_in + hid, dtype, generator)
         rw = init_weight((hid, 4 * hid), scheme, hid, n_in + hid, dtype, generator)
@@ -82,13 +82,30 @@ class LSTMModule(RecurrentModule):
         b[:, hid:2 * hid] = conf.forget_gate_bias_init
         self._load(w, rw, b)
 
+    # nn.LSTM's parameters of its one layer, typed (nn.Module's attribute lookup is not).
+    @property
+    def w_ih(self) -> nn.Parameter:
+        return cast(nn.Parameter, self.lstm.weight_ih_l0)
+
+    @property
+    def w_hh(self) -> nn.Parameter:
+        return cast(nn.Parameter, self.lstm.weight_hh_l0)
+
+    @property
+    def b_ih(self) -> nn.Parameter:
+        return cast(nn.Parameter, self.lstm.bias_ih_l0)
+
+    @property
+    def b_hh(self) -> nn.Parameter:
+        return cast(nn.Parameter, self.lstm.bias_hh_l0)
+
     def _load(self, w: torch.Tensor, rw: torch.Tensor, b: torch.Tensor) -> None:
         hid = self.hidden
         with torch.no_grad():
-            self.lstm.weight_ih_l0.copy_(_reorder(w.t(), _TORCH_FROM_DL4J, hid, 0))
-            self.lstm.weight_hh_l0.copy_(_reorder(rw.t(), _TORCH_FROM_DL4J, hid, 0))
-            self.lstm.bias_ih_l0.copy_(_reorder(b.reshape(-1), _TORCH_FROM_DL4J, hid, 0))
-            self.lstm.bias_hh_l0.zero_()
+            self.w_ih.copy_(_reorder(w.t(), _TORCH_FROM_DL4J, hid, 0))
+            self.w_hh.copy_(_reorder(rw.t(), _TORCH_FROM_DL4J, hid, 0))
+            self.b_ih.copy_(_reorder(b.reshape(-1), _TORCH_FROM_DL4J, hid, 0))
+            self.b_hh.zero_()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -107,9 +124,8 @@ class LSTMModule(RecurrentModule):
               state: State) -> tuple[torch.Tensor, State]:
         # One step (rnn_time_step): the fused cell skips nn.LSTM's per-call set-up, which
         # costs several times the arithmetic for small layers.
-        lstm = self.lstm
-        h, c = torch.lstm_cell(x, state, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0,
-                               lstm.bias_hh_l0)
+        h, c = torch.lstm_cell(x, state, self.w_ih, self.w_hh, self.b_ih,
+                               self.b_hh)
         if mask is not None:
             h, c = h * mask, c * mask
         return h.unsqueeze(2), (h, c)
@@ -143,16 +159,16 @@ class LSTMModule(RecurrentModule):
     def param_table(self) -> dict[str, np.ndarray]:
         """``W [nIn, 4H]``, ``RW [H, 4H]``, ``b [1, 4H]`` in DL4J's gate order."""
         hid = self.hidden
-        w = _reorder(self.lstm.weight_ih_l0, _DL4J_FROM_TORCH, hid, 0).t()
-        rw = _reorder(self.lstm.weight_hh_l0, _DL4J_FROM_TORCH, hid, 0).t()
-        b = _reorder(self.lstm.bias_ih_l0 + self.lstm.bias_hh_l0, _DL4J_FROM_TORCH, hid, 0)
+        w = _reorder(self.w_ih, _DL4J_FROM_TORCH, hid, 0).t()
+        rw = _reorder(self.w_hh, _DL4J_FROM_TORCH, hid, 0).t()
+        b = _reorder(self.b_ih + self.b_hh, _DL4J_FROM_TORCH, hid, 0)
         return {"W": to_numpy(w, copy=True), "RW": to_numpy(rw, copy=True),
                 "b": to_numpy(b, copy=True).reshape(1, -1)}
 
     def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
         """Load DL4J-layout arrays (keys without the layer prefix)."""
         hid = self.hidden
-        dtype = self.lstm.weight_ih_l0.dtype
+        dtype = self.w_ih.dtype
         w = check_shape(table["W"], (self.lstm.input_size, 4 * hid), prefix + "W").to(dtype)
         rw = check_shape(table["RW"], (hid, 4 * hid), prefix + "RW").to(dtype)
         b = check_shape(table["b"], (1, 4 * hid), prefix + "b").to(dtype)
@@ -160,9 +176,9 @@ class LSTMModule(RecurrentModule):
 
     def param_types(self) -> dict[str, list[nn.Parameter]]:
         """Parameters grouped by DL4J parameter type (for per-type gradient clipping)."""
-        return {"W": [self.lstm.weight_ih_l0], "RW": [self.lstm.weight_hh_l0],
-                "b": [self.lstm.bias_ih_l0]}
+        return {"W": [self.w_ih], "RW": [self.w_hh],
+                "b": [self.b_ih]}
 
     def weight_params(self) -> list[nn.Parameter]:
         """The parameters l1 / l2 apply to (not biases)."""
-        return [self.lstm.weight_ih_l0, self.lstm.weight_hh_l0]
+        return [self.w_ih, self.w_hh]

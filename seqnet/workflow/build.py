@@ -156,22 +156,21 @@ def _updater_table(value: str | dict, where: str) -> dict[str, Any]:
 def _check_values(network: NetworkConfig) -> None:
     """Every value of ``network`` through the configuration classes' own checks."""
     document = network_json(network)
-    _named(lambda: MultiLayerConfiguration.check_settings(
-        {k: v for k, v in document.items() if k in SETTINGS}, "network"))
-    _named(lambda: from_dict(document["updater"], Updater, "network.updater"))
+    _named(MultiLayerConfiguration.check_settings,
+           {k: v for k, v in document.items() if k in SETTINGS}, "network")
+    _named(from_dict, document["updater"], Updater, "network.updater")
     for i, layer in enumerate(document["layers"]):
-        _named(lambda: from_dict(layer, Layer, f"network.layers[{i}]"))  # noqa: B023
+        _named(from_dict, layer, Layer, f"network.layers[{i}]")
     if "input_type" in document:
-        _named(lambda: from_dict(document["input_type"], InputType, "network.input_type"))
+        _named(from_dict, document["input_type"], InputType, "network.input_type")
     for key, pre in document.get("input_preprocessors", {}).items():
-        _named(lambda: from_dict(pre, InputPreProcessor,  # noqa: B023
-                                 f"network.input_preprocessors.{key}"))
+        _named(from_dict, pre, InputPreProcessor, f"network.input_preprocessors.{key}")
 
 
-def _named(check: Callable[[], T]) -> T:
-    """Run ``check``; an error names the run file's key (``type``, not ``@class``)."""
+def _named(check: Callable[..., T], *args: Any) -> T:
+    """``check(*args)``; an error names the run file's key (``type``, not ``@class``)."""
     try:
-        return check()
+        return check(*args)
     except ConfigurationError as e:
         # The configuration classes name paths from "configuration"; the user wrote [network].
         message = re.sub(r"^configuration\b", "network", str(e))
@@ -185,4 +184,4 @@ def build_configuration(network: NetworkConfig, n_in: int | None = None,
     ``n_in`` (feature columns) and ``n_out`` (label columns) fill what the table leaves out.
     """
     text = json.dumps(network_json(network, n_in, n_out))
-    return _named(lambda: MultiLayerConfiguration.from_json(text))
+    return _named(MultiLayerConfiguration.from_json, text)

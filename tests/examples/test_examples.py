@@ -15,7 +15,8 @@ from tests.conftest import ROOT
 
 def example(name: str):
     """Import ``examples/<name>.py`` as a module (examples are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"example_{name}",
+                                                  ROOT / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

@@ -12,10 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqdata.errors import MissingFilesError, ParseError, SeqDataError, SplitError
-from seqdata.readers.base import SequenceRecordReader
 from seqdata.readers import csv as csv_module
-from seqdata.readers.csv import (CSVSequenceRecordReader, _data_body, _make_dialect, _parse_bulk,
-                                 _parse_precise)
+from seqdata.readers.base import SequenceRecordReader
+from seqdata.readers.csv import (
+    CSVSequenceRecordReader,
+    _data_body,
+    _make_dialect,
+    _parse_bulk,
+    _parse_precise,
+)
 from seqdata.splits import ListSplit, NumberedFileInputSplit
 
 

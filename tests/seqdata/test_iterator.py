@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from seqdata.alignment import AlignmentMode
 from seqdata.dataset import DataSet
 from seqdata.errors import AlignmentError, LabelError, ParseError, SeqDataError
-from seqdata.iterator import ExampleMetaData, SequenceRecordReaderDataSetIterator as Iter
+from seqdata.iterator import ExampleMetaData
+from seqdata.iterator import SequenceRecordReaderDataSetIterator as Iter
 from seqdata.readers.base import CollectionSequenceRecordReader, RaggedBatch
 
 END, START, EQUAL = AlignmentMode.ALIGN_END, AlignmentMode.ALIGN_START, AlignmentMode.EQUAL_LENGTH
@@ -309,7 +310,8 @@ def test_len_batch_and_last_minibatch_smaller():
 
 def test_has_next_next_reset_without_implicit_reset():
     it = make_iter(3, 2)
-    it.next(); it.next()
+    it.next()
+    it.next()
     assert not it.has_next()
     with pytest.raises(SeqDataError, match="reset"):
         it.next()
@@ -426,7 +428,8 @@ def test_shuffle_is_reproducible_per_epoch():
 
 def test_reset_without_batches_does_not_advance_epoch():
     it = make_iter(6, 2, shuffle=True, seed=1, collect_meta_data=True)
-    it.reset(); it.reset()
+    it.reset()
+    it.reset()
     assert it.epoch == 0
     first = epoch_indices(it)
     assert it.epoch == 0

@@ -28,7 +28,7 @@ def write_csvs(directory, arrays, header=None):
             if header:
                 f.write(header + "\n")
             for row in np.atleast_2d(a):
-                f.write(",".join("%.9g" % v for v in row) + "\n")
+                f.write(",".join(f"{v:.9g}" for v in row) + "\n")
     return os.path.join(str(directory), "%d.csv")
 
 

@@ -42,10 +42,10 @@ def test_train_prints_epochs_and_the_test_accuracy_of_the_model_it_saved(trained
     assert len(lines) == 3 and "test accuracy" in lines[0]
     reported = float(output.split("test accuracy: ")[1].split()[0])
     # Recompute from the saved model with the library directly.
-    from tests.seqnet.test_workflow_train import CLASSES
     from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
     from seqdata.readers.csv import CSVSequenceRecordReader
     from seqdata.splits import NumberedFileInputSplit
+    from tests.seqnet.test_workflow_train import CLASSES
 
     net, extras = load_model(folder / "out" / "model.zip")
     readers = []

@@ -20,11 +20,11 @@ from seqdata.dataset import DataSet
 from seqdata.iterator import SequenceRecordReaderDataSetIterator
 from seqdata.readers.base import CollectionSequenceRecordReader
 from seqnet import distributed
+from seqnet.cli import main
 from seqnet.conf.enums import BackpropType, GradientNormalization
 from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
 from seqnet.conf.updaters import Adam, Sgd
 from seqnet.errors import TrainingError
-from seqnet.cli import main
 from seqnet.network import MultiLayerNetwork
 from seqnet.training import pad_steps
 from seqnet.workflow.build import build_configuration

@@ -19,7 +19,8 @@ L1, L2 = 1e-3, 2e-3
 
 
 def _adam(g, s, t, lr=0.05, b1=0.9, b2=0.999, eps=1e-8):
-    s.setdefault("m", np.zeros_like(g)); s.setdefault("v", np.zeros_like(g))
+    s.setdefault("m", np.zeros_like(g))
+    s.setdefault("v", np.zeros_like(g))
     s["m"] = b1 * s["m"] + (1 - b1) * g
     s["v"] = b2 * s["v"] + (1 - b2) * g * g
     alpha = lr * np.sqrt(1 - b2 ** (t + 1)) / (1 - b1 ** (t + 1))
@@ -27,7 +28,8 @@ def _adam(g, s, t, lr=0.05, b1=0.9, b2=0.999, eps=1e-8):
 
 
 def _nadam(g, s, t, lr=0.05, b1=0.9, b2=0.999, eps=1e-8):
-    s.setdefault("m", np.zeros_like(g)); s.setdefault("v", np.zeros_like(g))
+    s.setdefault("m", np.zeros_like(g))
+    s.setdefault("v", np.zeros_like(g))
     s["m"] = b1 * s["m"] + (1 - b1) * g
     s["v"] = b2 * s["v"] + (1 - b2) * g * g
     c = 1 - b1 ** (t + 1)
@@ -134,5 +136,6 @@ def test_the_rule_is_saved_with_the_model(tmp_path):
     assert back.conf.update_rule == UpdateRule.DL4J_LEGACY
     assert MultiLayerConfiguration.from_json(net.conf.to_json()) == net.conf
     x, y = (a.astype(np.float32) for a in _data(rng))
-    net.fit(DataSet(x, y)); back.fit(DataSet(x, y))
+    net.fit(DataSet(x, y))
+    back.fit(DataSet(x, y))
     np.testing.assert_array_equal(net.param_table()["0_W"], back.param_table()["0_W"])

@@ -7,8 +7,7 @@ import pytest
 from seqnet.conf.layers import GravesLSTM, LastTimeStep
 from seqnet.conf.updaters import Nesterovs, RmsProp
 from seqnet.errors import ConfigurationError
-from seqnet.workflow.build import build_configuration
-from seqnet.workflow.build import NetworkConfig
+from seqnet.workflow.build import NetworkConfig, build_configuration
 
 
 def test_nested_tables_take_types_too():

@@ -54,7 +54,8 @@ def test_epochs_are_reshuffled_reproducibly():
     def order(it):
         return [ds.features.argmax(axis=1)[:, 0].tolist() for ds in it]
 
-    a, b = CharacterIterator(text, vocab, 9, 4, seed=3), CharacterIterator(text, vocab, 9, 4, seed=3)
+    a = CharacterIterator(text, vocab, 9, 4, seed=3)
+    b = CharacterIterator(text, vocab, 9, 4, seed=3)
     first_a, second_a = order(a), order(a)
     assert first_a == order(b) and second_a == order(b)
     assert first_a != second_a

@@ -11,10 +11,11 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
-_PACKED_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+_PACKED_LINEAR: Any = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
 _PACK_MIN_STEPS = 8
 
 

@@ -83,7 +83,7 @@ class GravesLSTMFunction(torch.autograd.Function):
         g = 4 * hid
         p_fi, p_o = peep[:2], peep[2]
         # The projection is the loop's work buffer: gates[t] becomes f, i, a, o of step t.
-        if w is None:
+        if w is None or b is None:     # the caller projected x already (then b is None too)
             gates = x.clone(memory_format=torch.contiguous_format)
         else:
             gates = torch.addmm(b, x.reshape(steps * n, -1), w).view(steps, n, g)
@@ -148,8 +148,8 @@ class GravesLSTMFunction(torch.autograd.Function):
         # it is still in cache. Without an input projection (w is None) dz itself is the
         # result, so the chunks are views of one full buffer.
         span = max(1, min(steps, CHUNK_BYTES // max(1, n * g * gates.element_size())))
-        dz_full = torch.empty_like(gates) if w is None else None
-        work = gates.new_empty(span, n, g) if w is not None else None
+        # Without a projection dz is the result (one full buffer), with one a chunk's work area.
+        dz_full = torch.empty_like(gates) if w is None else gates.new_empty(span, n, g)
         carry = gates.new_empty(2, span, n, hid)      # dc_dh and dc_dc of a chunk
         need_x, need_w, need_b = ctx.needs_input_grad[:3] if w is not None else (False,) * 3
         d_x = x.new_empty(x.shape) if need_x else None
@@ -163,7 +163,7 @@ class GravesLSTMFunction(torch.autograd.Function):
         for hi in range(steps, 0, -span):
             lo = max(0, hi - span)
             length = hi - lo
-            dz = dz_full[lo:hi] if dz_full is not None else work[:length]
+            dz = dz_full[lo:hi] if w is None else dz_full[:length]
             _backward_factors(gates[lo:hi], cs_full[lo:hi], tanh_c[lo:hi], hs_full[lo + 1:hi + 1],
                               peep, dz, carry[0, :length], carry[1, :length])
             dh, dc = _backward_steps(dz, carry[0, :length], carry[1, :length], d_hs[lo:hi],
@@ -175,11 +175,11 @@ class GravesLSTMFunction(torch.autograd.Function):
             d_peep[:2] += (dz[..., :2 * hid].view(length, n, 2, hid)
                            * cs_full[lo:hi].unsqueeze(2)).sum((0, 1))
             d_peep[2] += (dz[..., 3 * hid:] * c_raw_full[lo + 1:hi + 1]).sum((0, 1))
-            if need_x:
+            if d_x is not None and w is not None:
                 torch.mm(dz2, w.t(), out=d_x[lo:hi].view(-1, x.shape[-1]))
-            if need_w:
+            if d_w is not None:
                 d_w += cpu.weight_grad(x[lo:hi].reshape(length * n, -1), dz2)
-            if need_b:
+            if d_b is not None:
                 d_b += dz2.sum(0)
         if w is None:
             return dz_full, None, None, d_rw, d_peep, dh, dc, None, None, None
