@@ -12,16 +12,20 @@
 from seqnet.conf.enums import (
     Activation,
     BackpropType,
+    BidirectionalMode,
     GradientNormalization,
     LossFunction,
     PoolingType,
+    UpdateRule,
     WeightInit,
 )
 from seqnet.conf.input_type import InputType
 from seqnet.conf.layers import (
     LSTM,
+    Bidirectional,
     ConvolutionLayer,
     DenseLayer,
+    GlobalPoolingLayer,
     GravesBidirectionalLSTM,
     GravesLSTM,
     LastTimeStep,
@@ -48,6 +52,8 @@ __all__ = [
     "AdaGrad",
     "Adam",
     "BackpropType",
+    "Bidirectional",
+    "BidirectionalMode",
     "CnnToFeedForwardPreProcessor",
     "CnnToRnnPreProcessor",
     "ConfigurationError",
@@ -57,6 +63,7 @@ __all__ = [
     "Evaluation",
     "EvaluationError",
     "FeedForwardToRnnPreProcessor",
+    "GlobalPoolingLayer",
     "GradientNormalization",
     "GravesBidirectionalLSTM",
     "GravesLSTM",
@@ -81,5 +88,6 @@ __all__ = [
     "StateError",
     "SubsamplingLayer",
     "TrainingError",
+    "UpdateRule",
     "WeightInit",
 ]

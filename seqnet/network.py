@@ -2,7 +2,7 @@
 
 >>> import numpy as np
 >>> from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
->>> from seqnet.conf.multilayer import MultiLayerConfiguration
+>>> from seqnet.conf.multilayer import MultiLayerConfiguration, needs_whole_sequences
 >>> conf = MultiLayerConfiguration(seed=1, layers=[GravesLSTM(n_in=3, n_out=5),
 ...                                                RnnOutputLayer(n_out=2)])
 >>> net = MultiLayerNetwork(conf); net.init()
@@ -23,7 +23,8 @@ Choices where the SPEC is silent, as DL4J makes them unless said otherwise:
 - A TBPTT segment whose labels are all masked still makes an update (its loss is 0).
 - ``rnn_get_previous_state`` returns copies as tensors; ``score()`` without a DataSet is the
   score of the last minibatch ``fit`` saw.
-- ``GravesBidirectionalLSTM`` needs whole sequences: no ``rnn_time_step``, no TBPTT.
+- ``GravesBidirectionalLSTM``, ``Bidirectional`` and ``GlobalPoolingLayer`` need whole
+  sequences: no ``rnn_time_step``, no TBPTT.
 - In a ``torch.distributed`` process group, ``fit`` and ``evaluate*`` work on this rank's
   shard and combine with the other ranks (:mod:`seqnet.distributed`); nothing changes
   outside one.
@@ -41,8 +42,8 @@ import torch
 from torch import nn
 
 from seqnet import distributed
-from seqnet.conf.layers import GravesBidirectionalLSTM, LastTimeStep, Layer, OutputLayer
-from seqnet.conf.multilayer import MultiLayerConfiguration
+from seqnet.conf.layers import LastTimeStep, Layer, OutputLayer
+from seqnet.conf.multilayer import MultiLayerConfiguration, needs_whole_sequences
 from seqnet.errors import ConfigurationError, ModelFileError, SeqNetError, StateError
 from seqnet.evaluation import Evaluation, RegressionEvaluation
 from seqnet.nn.base import LayerModule, LayerStack, State
@@ -50,6 +51,7 @@ from seqnet.nn.build import build_module
 from seqnet.nn.dense import DenseModule
 from seqnet.nn.last_time_step import LastTimeStepModule
 from seqnet.nn.losses import row_loss
+from seqnet.nn.pooling import GlobalPoolingModule
 from seqnet.serialization import ModelParts, read_model, write_model
 from seqnet.tensors import like, to_numpy, to_tensor
 from seqnet.training import Solver, Tensors, epoch_batches, rule_score
@@ -205,6 +207,9 @@ class MultiLayerNetwork:
                 x, new_states[i] = _run_recurrent(module, x, mask, state, detach_steps)
                 if isinstance(layer, LastTimeStep):
                     mask = None
+            elif isinstance(module, GlobalPoolingModule):
+                # One vector per sequence: no mask applies after the pooling.
+                x, mask = module(x, mask), None
             elif i == last and preout and isinstance(module, DenseModule):
                 x = module.preout(x)
             else:
@@ -360,11 +365,11 @@ class MultiLayerNetwork:
 
         ``[N, nIn]`` gives ``[N, nOut]``; ``[N, nIn, T]`` gives ``[N, nOut, T]``.
         """
-        bidirectional = [i for i, layer in enumerate(self.conf.layers)
-                         if isinstance(layer.underlying(), GravesBidirectionalLSTM)]
-        if bidirectional:
-            raise StateError(f"rnn_time_step: layer {bidirectional[0]} is a "
-                             f"GravesBidirectionalLSTM, which needs the whole sequence")
+        whole = [(i, name) for i, layer in enumerate(self.conf.layers)
+                 if (name := needs_whole_sequences(layer))]
+        if whole:
+            raise StateError(f"rnn_time_step: layer {whole[0][0]} is a {whole[0][1]}, which "
+                             f"needs the whole sequence")
         xt = self._tensor(x, "features")
         single = xt.dim() == 2
         if single:

@@ -78,10 +78,23 @@ class WeightInit(_Named):
 
 
 class PoolingType(_Named):
-    """Pooling of :class:`~seqnet.conf.layers.SubsamplingLayer`."""
+    """Pooling of :class:`~seqnet.conf.layers.SubsamplingLayer` (MAX, AVG) and
+    :class:`~seqnet.conf.layers.GlobalPoolingLayer` (all four)."""
 
     MAX = "MAX"
     AVG = "AVG"
+    SUM = "SUM"
+    PNORM = "PNORM"
+
+
+class BidirectionalMode(_Named):
+    """How :class:`~seqnet.conf.layers.Bidirectional` combines its two directions (DL4J's
+    ``Bidirectional.Mode``): concatenated along channels, added, multiplied or averaged."""
+
+    CONCAT = "CONCAT"
+    ADD = "ADD"
+    MUL = "MUL"
+    AVERAGE = "AVERAGE"
 
 
 class Activation(_Named):

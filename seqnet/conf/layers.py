@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from seqnet.conf.enums import (
     Activation,
+    BidirectionalMode,
     GradientNormalization,
     LossFunction,
     PoolingType,
@@ -48,6 +49,11 @@ class Layer:
     gradient_normalization: GradientNormalization | None = None
     gradient_normalization_threshold: float | None = None
     name: str | None = None
+
+    def output_size(self) -> int | None:
+        """The number of channels this layer produces (``n_out``; twice the wrapped layer's
+        for a concatenating :class:`Bidirectional`)."""
+        return self.underlying().n_out
 
     def underlying(self) -> Layer:
         """The layer that does the work: the wrapped layer for a wrapper (DL4J's
@@ -175,6 +181,9 @@ class SubsamplingLayer(Layer):
     def _validate(self) -> None:
         super()._validate()
         _check_window(self)
+        if self.pooling_type not in (PoolingType.MAX, PoolingType.AVG):
+            raise ConfigurationError(f"SubsamplingLayer.pooling_type: expected MAX or AVG, "
+                                     f"found {self.pooling_type.value}")
 
 
 @positional("layer")
@@ -199,6 +208,60 @@ class LastTimeStep(Layer):
         if self.layer is None or not isinstance(self.layer, BaseLSTM):
             raise ConfigurationError(
                 f"LastTimeStep.layer: expected a recurrent layer, found {self.layer!r}")
+
+
+@config
+class GlobalPoolingLayer(Layer):
+    """Pools ``[N, C, T]`` over time into ``[N, C]``, honouring the features mask (DL4J's
+    ``GlobalPoolingLayer`` with ``MaskedReductionUtil``); no parameters, ``n_out = n_in``.
+
+    With a mask: SUM is ``sum_t x m``, AVG ``sum_t x m / sum_t m``, MAX the maximum over real
+    steps, PNORM ``(sum_t |x m|^p)^(1/p)``; without one the same over every step. What
+    follows it sees one vector per sequence, so no mask reaches later layers.
+    """
+
+    input_kind: ClassVar[str] = "rnn"
+    output_kind: ClassVar[str] = "ff"
+
+    pooling_type: PoolingType = PoolingType.MAX
+    pnorm: int = 2
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.pnorm < 1:
+            raise ConfigurationError(f"GlobalPoolingLayer.pnorm: expected >= 1, found "
+                                     f"{self.pnorm}")
+
+
+@positional("layer")
+@config
+class Bidirectional(Layer):
+    """Runs ``layer`` (an LSTM or GravesLSTM) forwards and a second copy over reversed time,
+    and combines the two by ``mode`` (DL4J's ``Bidirectional`` wrapper). Parameter keys are the
+    wrapped layer's with ``f`` and ``b`` prefixes (``0_fW ... 0_bb``); ``CONCAT`` gives
+    ``2 n_out`` channels. Needs whole sequences: no ``rnn_time_step``, no TBPTT.
+    """
+
+    input_kind: ClassVar[str] = "rnn"
+    output_kind: ClassVar[str] = "rnn"
+    recurrent: ClassVar[bool] = True
+
+    layer: Layer | None = None
+    mode: BidirectionalMode = BidirectionalMode.CONCAT
+
+    def underlying(self) -> Layer:
+        return self.layer if self.layer is not None else self
+
+    def output_size(self) -> int | None:
+        inner = self.underlying().n_out
+        if inner is None:
+            return None
+        return 2 * inner if self.mode == BidirectionalMode.CONCAT else inner
+
+    def _validate(self) -> None:
+        if not isinstance(self.layer, (GravesLSTM, LSTM)):
+            raise ConfigurationError(
+                f"Bidirectional.layer: expected an LSTM or GravesLSTM, found {self.layer!r}")
 
 
 def _check_window(layer: ConvolutionLayer | SubsamplingLayer) -> None:

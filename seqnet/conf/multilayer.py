@@ -18,7 +18,13 @@ from typing import Any
 
 from seqnet.conf.enums import BackpropType, GradientNormalization, UpdateRule, WeightInit
 from seqnet.conf.input_type import InputType
-from seqnet.conf.layers import GravesBidirectionalLSTM, Layer, SubsamplingLayer
+from seqnet.conf.layers import (
+    Bidirectional,
+    GlobalPoolingLayer,
+    GravesBidirectionalLSTM,
+    Layer,
+    SubsamplingLayer,
+)
 from seqnet.conf.preprocessors import (
     CnnToFeedForwardPreProcessor,
     CnnToRnnPreProcessor,
@@ -68,12 +74,12 @@ class MultiLayerConfiguration:
             raise ConfigurationError("MultiLayerConfiguration.layers: expected at least one layer")
         self.check_settings({key: getattr(self, key) for key in SETTINGS})
         if self.backprop_type == BackpropType.TRUNCATED_BPTT:
-            bidirectional = [i for i, layer in enumerate(self.layers)
-                             if isinstance(layer.underlying(), GravesBidirectionalLSTM)]
-            if bidirectional:
+            whole = [(i, name) for i, layer in enumerate(self.layers)
+                     if (name := needs_whole_sequences(layer))]
+            if whole:
                 raise ConfigurationError(
-                    f"layers[{bidirectional[0]}]: GravesBidirectionalLSTM needs the whole "
-                    f"sequence, so it cannot be trained with TRUNCATED_BPTT")
+                    f"layers[{whole[0][0]}]: {whole[0][1]} needs the whole sequence, so it "
+                    f"cannot be trained with TRUNCATED_BPTT")
         bad = [i for i in self.input_preprocessors if not 0 <= i < len(self.layers)]
         if bad:
             raise ConfigurationError(f"input_preprocessors: expected layer indices in "
@@ -162,6 +168,17 @@ class MultiLayerConfiguration:
         return to_dict(self) == to_dict(other)
 
 
+def needs_whole_sequences(layer: Layer) -> str | None:
+    """The name of what makes ``layer`` look at a whole sequence at once (backward in time,
+    or pooled over it), so that it cannot be time-stepped or trained in TBPTT segments;
+    ``None`` for a layer that runs step by step."""
+    if isinstance(layer, (Bidirectional, GlobalPoolingLayer)):
+        return type(layer).__name__
+    if isinstance(layer.underlying(), GravesBidirectionalLSTM):
+        return "GravesBidirectionalLSTM"
+    return None
+
+
 def _resolve(layers: list[Layer], explicit: dict[int, InputPreProcessor],
              input_type: InputType | None) -> dict[int, InputPreProcessor]:
     """Fill in ``n_in`` and return the preprocessor before each layer (DL4J's rules)."""
@@ -191,7 +208,7 @@ def _resolve(layers: list[Layer], explicit: dict[int, InputPreProcessor],
             raise ConfigurationError(
                 f"layers[{i}].n_in: expected {expected} (what layer {i - 1} and its "
                 f"preprocessor produce), found {inner.n_in}")
-        if isinstance(inner, SubsamplingLayer):
+        if isinstance(inner, (SubsamplingLayer, GlobalPoolingLayer)):
             inner.n_out = inner.n_in
         if inner.n_out is None:
             raise ConfigurationError(f"layers[{i}].n_out: required, found None")
@@ -228,7 +245,7 @@ def _automatic(current: InputType, layer: Layer, index: int) -> InputPreProcesso
 
 def _output_type(layer: Layer, inner: Layer, current: InputType | None) -> InputType:
     if layer.output_kind != "cnn":
-        return InputType(kind=layer.output_kind, size=inner.n_out)
+        return InputType(kind=layer.output_kind, size=layer.output_size())
     height = width = None
     if current is not None and current.height is not None and current.width is not None:
         k, s, p = layer.kernel_size, layer.stride, layer.padding  # type: ignore[attr-defined]

@@ -13,8 +13,10 @@ import torch
 from seqnet.conf.enums import WeightInit
 from seqnet.conf.layers import (
     LSTM,
+    Bidirectional,
     ConvolutionLayer,
     DenseLayer,
+    GlobalPoolingLayer,
     GravesBidirectionalLSTM,
     GravesLSTM,
     LastTimeStep,
@@ -27,11 +29,15 @@ from seqnet.nn.bidirectional import BidirectionalModule
 from seqnet.nn.conv import ConvolutionModule, SubsamplingModule
 from seqnet.nn.dense import DenseModule
 from seqnet.nn.graves import GravesLSTMModule
+from seqnet.nn.graves_bidirectional import GravesBidirectionalModule
 from seqnet.nn.last_time_step import LastTimeStepModule
 from seqnet.nn.lstm import LSTMModule
+from seqnet.nn.pooling import GlobalPoolingModule
 
 _MODULES: list[tuple[type[Layer], type[LayerModule]]] = [
-    (GravesBidirectionalLSTM, BidirectionalModule),
+    (GravesBidirectionalLSTM, GravesBidirectionalModule),
+    (Bidirectional, BidirectionalModule),
+    (GlobalPoolingLayer, GlobalPoolingModule),
     (GravesLSTM, GravesLSTMModule),
     (LSTM, LSTMModule),
     (OutputLayer, DenseModule),          # RnnOutputLayer too (a subclass)
