@@ -111,22 +111,26 @@ def read_configuration(text: str | bytes) -> ImportedConfiguration:
         raise F.invalid("configuration.json", f"expected an object, found "
                                               f"{type(data).__name__}")
     if "vertices" in data:
-        confs, preprocessors = _graph_chain(data)
+        vertex_names, confs, preprocessors = _graph_chain(data)
+        wheres = [f"vertices[{name}].layerConf" for name in vertex_names]
     elif isinstance(data.get("confs"), list) and data["confs"]:
         confs, preprocessors = data["confs"], _preprocessors(data.get("inputPreProcessors"))
+        vertex_names = [f"layer{i}" for i in range(len(confs))]
+        wheres = [f"confs[{i}]" for i in range(len(confs))]
     else:
         raise F.invalid("configuration.json", "expected 'confs' (a MultiLayerNetwork) or "
                                               "'vertices' (a ComputationGraph)")
     notes = F.Notes()
     layers = []
     for i, conf in enumerate(confs):
-        where = f"confs[{i}]"
+        where = wheres[i]
         if not isinstance(conf, dict) or "layer" not in conf:
             raise F.invalid(where, "expected a NeuralNetConfiguration with a 'layer'")
         _conf_level(conf, where, notes)
         use = conf.get("useRegularization", True) is not False
         layer = import_layer(conf["layer"], LayerContext(f"{where}.layer", notes, use))
-        if layer.name == f"layer{i}":
+        # DL4J names an unnamed layer "layer<i>" (a graph's: its vertex name); seqnet: None.
+        if layer.name == vertex_names[i]:
             layer = new(dataclasses.replace, layer, name=None)
         layers.append(layer)
     seed = confs[0].get("seed")
@@ -205,9 +209,9 @@ def preprocessor(value: Any, where: str) -> InputPreProcessor:
         raise F.invalid(where, str(e)) from None
 
 
-def _graph_chain(data: dict[str, Any]) -> tuple[list[dict[str, Any]],
+def _graph_chain(data: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],
                                                   dict[int, InputPreProcessor]]:
-    """The layer configurations of a ComputationGraph that is a simple chain
+    """The vertex names and layer configurations of a ComputationGraph that is a simple chain
     ``input -> v1 -> ... -> output``, in order; anything else is refused."""
     vertices, inputs = data.get("vertices"), data.get("vertexInputs")
     starts, ends = data.get("networkInputs"), data.get("networkOutputs")
@@ -247,7 +251,7 @@ def _graph_chain(data: dict[str, Any]) -> tuple[list[dict[str, Any]],
         confs.append(fields["layerConf"])
         if fields.get("preProcessor") is not None:
             preprocessors[i] = preprocessor(fields["preProcessor"], f"{where}.preProcessor")
-    return confs, preprocessors
+    return order, confs, preprocessors
 
 
 def build_configuration(layers: list[Layer], preprocessors: dict[int, InputPreProcessor],
