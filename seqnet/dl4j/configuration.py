@@ -132,6 +132,10 @@ def read_configuration(text: str | bytes) -> ImportedConfiguration:
         # DL4J names an unnamed layer "layer<i>" (a graph's: its vertex name); seqnet: None.
         if layer.name == vertex_names[i]:
             layer = new(dataclasses.replace, layer, name=None)
+        inner = layer.underlying()
+        if inner is not layer and inner.name == vertex_names[i]:
+            layer = new(dataclasses.replace, layer,
+                        layer=new(dataclasses.replace, inner, name=None))
         layers.append(layer)
     seed = confs[0].get("seed")
     backprop = names.BACKPROP_TYPES.get(data.get("backpropType", "Standard"))

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+from seqnet.conf.input_type import InputType
 from seqnet.conf.layers import (
     LSTM,
     ConvolutionLayer,
@@ -19,7 +20,6 @@ from seqnet.conf.layers import (
     RnnOutputLayer,
     SubsamplingLayer,
 )
-from seqnet.conf.input_type import InputType
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.conf.updaters import Adam, Nesterovs, RmsProp, Sgd
 from seqnet.dl4j import (
