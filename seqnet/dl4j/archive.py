@@ -57,59 +57,106 @@ def _check_name(name: str, where: str) -> None:
                              f"archive (path traversal)")
 
 
-def read_entries(source: Source, max_total_bytes: int = MAX_TOTAL_BYTES,
-                 max_entries: int = MAX_ENTRIES) -> dict[str, bytes]:
-    """Every entry of a zip as bytes, refusing what could not be read safely.
+class ModelZip:
+    """A zip opened for bounded reading: the entry list is checked when it opens, and every
+    entry is read against a byte limit checked before reading (declared size) and while
+    reading (actual size).
 
     Refused with :class:`~seqnet.errors.ModelFileError`: a file that is not a zip, more than
     ``max_entries`` entries, duplicate names, names that point outside the archive, and a
-    declared or actual uncompressed total above ``max_total_bytes`` (entries are read in
-    bounded chunks, so a size header that lies cannot make more come out).
+    declared or actual uncompressed total above ``max_total_bytes``.
     """
-    where = _name(source)
-    stream: IO[bytes]
-    try:
-        if isinstance(source, (bytes, bytearray)):
-            stream = io.BytesIO(source)
-        elif isinstance(source, (str, os.PathLike)):
-            stream = open(source, "rb")  # noqa: SIM115 - closed below
-        else:
-            stream = source
-    except OSError as e:
-        raise ModelFileError(f"{where}: cannot read: {e.strerror}") from None
-    try:
-        with zipfile.ZipFile(stream) as archive:
-            infos = archive.infolist()
-            if len(infos) > max_entries:
-                raise ModelFileError(f"{where}: expected at most {max_entries} zip entries, "
-                                     f"found {len(infos)}")
-            names = [info.filename for info in infos]
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise ModelFileError(f"{where}: duplicate zip entry {duplicates[0]!r}; "
-                                     f"refusing an ambiguous archive")
-            for name in names:
-                _check_name(name, where)
-            declared = sum(info.file_size for info in infos)
-            if declared > max_total_bytes:
-                raise ModelFileError(f"{where}: the entries declare {declared} uncompressed "
-                                     f"bytes, above the limit of {max_total_bytes} (zip bomb?)")
-            out: dict[str, bytes] = {}
-            budget = max_total_bytes
-            for info in infos:
-                if info.is_dir():
-                    continue
-                out[info.filename] = _read_bounded(archive, info, budget, where)
-                budget -= len(out[info.filename])
-            return out
-    except zipfile.BadZipFile as e:
-        raise ModelFileError(f"{where}: expected a zip archive (DL4J model file), found a "
-                             f"damaged or foreign file: {e}") from None
-    except (EOFError, OSError, NotImplementedError, ValueError) as e:
-        raise ModelFileError(f"{where}: cannot read the zip archive: {e}") from None
-    finally:
-        if stream is not source:
-            stream.close()
+
+    def __init__(self, source: Source, max_total_bytes: int = MAX_TOTAL_BYTES,
+                 max_entries: int = MAX_ENTRIES) -> None:
+        self.where = _name(source)
+        self._budget = max_total_bytes
+        try:
+            if isinstance(source, (bytes, bytearray)):
+                self._stream: IO[bytes] = io.BytesIO(source)
+            elif isinstance(source, (str, os.PathLike)):
+                self._stream = open(source, "rb")  # noqa: SIM115 - closed by close()
+            else:
+                self._stream = source
+        except OSError as e:
+            raise ModelFileError(f"{self.where}: cannot read: {e.strerror}") from None
+        self._owned = self._stream is not source
+        try:
+            self._archive = zipfile.ZipFile(self._stream)
+            self._infos = self._check(self._archive.infolist(), max_total_bytes, max_entries)
+        except zipfile.BadZipFile as e:
+            self.close()
+            raise ModelFileError(f"{self.where}: expected a zip archive (DL4J model file), "
+                                 f"found a damaged or foreign file: {e}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _check(self, infos: list[zipfile.ZipInfo], max_total: int,
+               max_entries: int) -> dict[str, zipfile.ZipInfo]:
+        if len(infos) > max_entries:
+            raise ModelFileError(f"{self.where}: expected at most {max_entries} zip entries, "
+                                 f"found {len(infos)}")
+        names = [info.filename for info in infos]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ModelFileError(f"{self.where}: duplicate zip entry {duplicates[0]!r}; "
+                                 f"refusing an ambiguous archive")
+        for name in names:
+            _check_name(name, self.where)
+        declared = sum(info.file_size for info in infos)
+        if declared > max_total:
+            raise ModelFileError(f"{self.where}: the entries declare {declared} uncompressed "
+                                 f"bytes, above the limit of {max_total} (zip bomb?)")
+        return {info.filename: info for info in infos if not info.is_dir()}
+
+    @property
+    def names(self) -> list[str]:
+        """The file entries, in archive order."""
+        return list(self._infos)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._infos
+
+    def read(self, name: str, max_bytes: int | None = None) -> bytes:
+        """Entry ``name``, refused when it declares or yields more than ``max_bytes`` (or
+        than what is left of the archive's total)."""
+        info = self._infos.get(name)
+        if info is None:
+            raise ModelFileError(f"{self.where}: expected a {name} entry, found "
+                                 f"{sorted(self._infos)}")
+        limit = self._budget if max_bytes is None else min(max_bytes, self._budget)
+        if info.file_size > limit:
+            raise ModelFileError(f"{self.where}: entry {name!r} declares {info.file_size} "
+                                 f"bytes, expected at most {limit}")
+        try:
+            data = _read_bounded(self._archive, info, limit, self.where)
+        except zipfile.BadZipFile as e:
+            raise ModelFileError(f"{self.where}: entry {name!r} is damaged: {e}") from None
+        except (EOFError, OSError, NotImplementedError, ValueError) as e:
+            raise ModelFileError(f"{self.where}: cannot read entry {name!r}: {e}") from None
+        self._budget -= len(data)
+        return data
+
+    def close(self) -> None:
+        archive = getattr(self, "_archive", None)
+        if archive is not None:
+            archive.close()
+        if self._owned:
+            self._stream.close()
+
+    def __enter__(self) -> ModelZip:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_entries(source: Source, max_total_bytes: int = MAX_TOTAL_BYTES,
+                 max_entries: int = MAX_ENTRIES) -> dict[str, bytes]:
+    """Every entry of a zip as bytes, with :class:`ModelZip`'s checks and bounds."""
+    with ModelZip(source, max_total_bytes, max_entries) as archive:
+        return {name: archive.read(name) for name in archive.names}
 
 
 def _read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int,
@@ -125,7 +172,7 @@ def _read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int,
             if size > budget or size > info.file_size:
                 raise ModelFileError(
                     f"{where}: entry {info.filename!r} decompresses to more than its declared "
-                    f"{info.file_size} bytes or the remaining limit of {budget} (zip bomb?)")
+                    f"{info.file_size} bytes or the limit of {budget} (zip bomb?)")
             parts.append(chunk)
     return b"".join(parts)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ from seqnet.dl4j.params import layer_params, param_layout
 from seqnet.errors import ConfigurationError, ModelFileError
 
 MAX_JSON_DEPTH = 64
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 MAX_JSON_BYTES = 64 * 1024**2
 
 # The settings seqnet keeps once per network and lets a layer override.
@@ -78,25 +80,16 @@ def parse_json(text: str | bytes, where: str = "configuration.json") -> Any:
         except UnicodeDecodeError as e:
             raise ModelFileError(f"{where}: expected UTF-8 JSON, found invalid bytes at "
                                  f"offset {e.start}") from None
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
+    depth = 0
+    # Strings are skipped whole (a bracket inside one is text); only structure counts.
+    for token in _STRUCTURE.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
             depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_JSON_DEPTH:
+            if depth > MAX_JSON_DEPTH:
                 raise ModelFileError(f"{where}: expected JSON nested at most {MAX_JSON_DEPTH} "
                                      f"levels deep, found more")
-        elif ch in "]}":
+        elif bracket in "]}":
             depth -= 1
     try:
         return json.loads(text)

@@ -118,7 +118,7 @@ def import_layer(value: Any, ctx: LayerContext) -> Layer:
     try:
         return importer(fields, ctx)
     except ConfigurationError as e:
-        raise F.invalid(ctx.where, str(e)) from None
+        raise F.unsupported(ctx.where, f"seqnet cannot build this layer: {e}") from None
 
 
 def new(factory: Any, *args: Any, **kwargs: Any) -> Any:

@@ -16,8 +16,8 @@ import warnings
 import numpy as np
 
 from seqnet.conf.multilayer import MultiLayerConfiguration
-from seqnet.dl4j.archive import read_entries, write_entries
-from seqnet.dl4j.configuration import read_configuration
+from seqnet.dl4j.archive import ModelZip, write_entries
+from seqnet.dl4j.configuration import MAX_JSON_BYTES, read_configuration
 from seqnet.dl4j.export import configuration_to_json
 from seqnet.dl4j.layers import new
 from seqnet.dl4j.nd4j import encode_nd4j_array, read_nd4j_array
@@ -50,26 +50,45 @@ class DL4JImportWarning(UserWarning):
     """A DL4J setting that only affects training was dropped on import (see the message)."""
 
 
-def _entries(path: str | os.PathLike[str] | bytes) -> dict[str, bytes]:
-    entries = read_entries(path)
+# An ND4J header is under 100 bytes; items are at most 8 bytes (DOUBLE, LONG).
+_HEADER_BYTES = 256
+_MAX_ITEM_BYTES = 8
+_MAX_NORMALIZER_BYTES = 64 * 1024**2
+
+
+def _array_limit(values: int) -> int:
+    """The most bytes an ND4J array of ``values`` numbers can take (two headers + data)."""
+    return _HEADER_BYTES + _MAX_ITEM_BYTES * values
+
+
+def _open(path: str | os.PathLike[str] | bytes) -> ModelZip:
+    archive = ModelZip(path)
     for name, what in _JAVA_ENTRIES.items():
-        if name in entries:
+        if name in archive:
+            archive.close()
             raise ModelFileError(f"{name}: {what}; refusing it: Java serialisation can run "
                                  f"code and is never read")
-    if CONFIGURATION not in entries:
+    if CONFIGURATION not in archive:
+        archive.close()
         raise ModelFileError(f"expected a {CONFIGURATION} entry in the DL4J model zip, found "
-                             f"{sorted(entries)}")
-    return entries
+                             f"{archive.names}")
+    return archive
 
 
-def _coefficients(entries: dict[str, bytes], conf: MultiLayerConfiguration) -> np.ndarray:
+def _read_array(archive: ModelZip, name: str, values: int) -> np.ndarray:
+    """Entry ``name`` as an array of exactly ``values`` numbers: the entry's declared size and
+    then the array headers are checked before anything the size of the data is allocated."""
+    return read_nd4j_array(archive.read(name, _array_limit(values)), expected_length=values)
+
+
+def _coefficients(archive: ModelZip, conf: MultiLayerConfiguration) -> np.ndarray:
     expected = num_params(conf)
-    if COEFFICIENTS not in entries:
+    if COEFFICIENTS not in archive:
         if expected == 0:
             return np.zeros(0, np.float32)
         raise ModelFileError(f"expected a {COEFFICIENTS} entry with {expected} parameters, "
-                             f"found entries {sorted(entries)}")
-    array = read_nd4j_array(entries[COEFFICIENTS], expected_length=expected)
+                             f"found entries {archive.names}")
+    array = _read_array(archive, COEFFICIENTS, expected)
     if array.dtype.kind != "f":
         raise ModelFileError(f"{COEFFICIENTS}: expected floating-point parameters, found "
                              f"{array.dtype}")
@@ -84,12 +103,11 @@ def read_updater_state(path: str | os.PathLike[str] | bytes
     RmsProp ``G``; Nesterovs ``V``; AdaGrad ``grad``) are split per parameter and shaped like
     it. An empty table when the zip has no ``updaterState.bin`` (e.g. Sgd).
     """
-    entries = _entries(path)
-    conf = read_configuration(entries[CONFIGURATION]).conf
-    expected = updater_state_size(conf)
-    if UPDATER_STATE not in entries:
-        return {}
-    state = read_nd4j_array(entries[UPDATER_STATE], expected_length=expected)
+    with _open(path) as archive:
+        conf = read_configuration(archive.read(CONFIGURATION, MAX_JSON_BYTES)).conf
+        if UPDATER_STATE not in archive:
+            return {}
+        state = _read_array(archive, UPDATER_STATE, updater_state_size(conf))
     return updater_state_table(conf, state)
 
 
@@ -111,23 +129,24 @@ def restore_multi_layer_network(path: str | os.PathLike[str] | bytes,
         legacy update rule, which seqnet's training does not implement yet
         (:func:`read_updater_state` reads the state itself).
     """
-    entries = _entries(path)
-    imported = read_configuration(entries[CONFIGURATION])
-    conf = imported.conf
-    flat = _coefficients(entries, conf)
+    with _open(path) as archive:
+        imported = read_configuration(archive.read(CONFIGURATION, MAX_JSON_BYTES))
+        conf = imported.conf
+        flat = _coefficients(archive, conf)
+        if load_updater and UPDATER_STATE in archive:
+            updater_state_table(conf, _read_array(archive, UPDATER_STATE,
+                                                  updater_state_size(conf)))
+            raise SeqNetError(
+                "load_updater=True: the DL4J updater state was read, but it only continues "
+                "training under DL4J's legacy update rule (update divided by the minibatch "
+                "after the updater, l1/l2 added after it), which seqnet does not implement "
+                "yet; load with load_updater=False (read_updater_state gives the state arrays)")
+        normalizer = None
+        if NORMALIZER_ENTRY in archive:
+            normalizer = restore_normalizer(archive.read(NORMALIZER_ENTRY,
+                                                         _MAX_NORMALIZER_BYTES))
     if flat.dtype == np.float64 and conf.data_type != "float64":
         conf = new(dataclasses.replace, conf, data_type="float64")
-    if load_updater and UPDATER_STATE in entries:
-        updater_state_table(conf, read_nd4j_array(entries[UPDATER_STATE],
-                                                  expected_length=updater_state_size(conf)))
-        raise SeqNetError(
-            "load_updater=True: the DL4J updater state was read, but it only continues "
-            "training under DL4J's legacy update rule (update divided by the minibatch after "
-            "the updater, l1/l2 added after it), which seqnet does not implement yet; load "
-            "with load_updater=False (read_updater_state gives the state arrays)")
-    normalizer = None
-    if NORMALIZER_ENTRY in entries:
-        normalizer = restore_normalizer(entries[NORMALIZER_ENTRY])
     net = MultiLayerNetwork(conf)
     net.init()
     net.set_param_table(unflatten(conf, flat))

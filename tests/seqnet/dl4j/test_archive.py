@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from seqnet.dl4j.archive import is_zip, read_entries, write_entries
+from seqnet.dl4j.archive import ModelZip, is_zip, read_entries, write_entries
 from seqnet.errors import ModelFileError
 from tests.seqnet.dl4j._files import LSTM_071
 
@@ -40,8 +40,18 @@ def test_a_size_header_that_lies_cannot_make_more_come_out():
     central = data.rindex(b"PK\x01\x02")
     patched = bytearray(data)
     patched[central + 24:central + 28] = struct.pack("<I", 10)
-    with pytest.raises(ModelFileError, match="zip"):
+    # Reading stops at the declared size; the short entry then fails its CRC.
+    with pytest.raises(ModelFileError, match="'coefficients.bin' is damaged"):
         read_entries(bytes(patched), max_total_bytes=50_000)
+
+
+def test_an_entry_is_refused_from_its_declared_size_before_reading():
+    with ModelZip(_zip([("coefficients.bin", b"\0" * 5000)])) as archive:
+        assert archive.names == ["coefficients.bin"] and "coefficients.bin" in archive
+        with pytest.raises(ModelFileError, match="declares 5000 bytes, expected at most 100"):
+            archive.read("coefficients.bin", max_bytes=100)
+        with pytest.raises(ModelFileError, match="expected a x.bin entry"):
+            archive.read("x.bin")
 
 
 @pytest.mark.parametrize("name", ["../evil.json", "/etc/passwd", "a/../../b", "..\\x.bin",

@@ -264,6 +264,28 @@ def test_parameter_arrays_are_checked_against_the_configuration_before_reading()
     ints = encode_nd4j_array(np.zeros((1, 477), np.int32), mode="JAVACPP")
     with pytest.raises(ModelFileError, match="floating-point"):
         _restore(_zip({**entries, "coefficients.bin": ints}))
+    # A coefficients entry larger than 477 values can be is refused from its declared size.
+    with pytest.raises(ModelFileError, match="declares 100000 bytes"):
+        _restore(_zip({**entries, "coefficients.bin": b"\0" * 100_000}))
     truncated = entries["coefficients.bin"][:-3]
     with pytest.raises(ModelFileError, match="at byte"):
         _restore(_zip({**entries, "coefficients.bin": truncated}))
+
+
+def test_an_imported_lstm_computes_what_a_graves_lstm_without_peepholes_does():
+    # DL4J's LSTM and GravesLSTM share the [a | f | o | g] gate layout; GravesLSTM's last three
+    # RW columns are the peepholes. With them zero, the 1.0.0-alpha output check above (for
+    # GravesLSTM) carries over to the beta model's LSTM layers.
+    lstm_net = _restore(BETA_ZIP)
+    conf = lstm_net.conf
+    graves = MultiLayerConfiguration(
+        layers=[GravesLSTM(n_in=77, n_out=200), GravesLSTM(n_out=200),
+                RnnOutputLayer(n_out=77)], updater=conf.updater, seed=1)
+    graves_net = MultiLayerNetwork(graves)
+    graves_net.init()
+    table = lstm_net.param_table()
+    table = {k: (np.concatenate([v, np.zeros((200, 3), v.dtype)], axis=1) if "RW" in k else v)
+             for k, v in table.items()}
+    graves_net.set_param_table(table)
+    x = read_nd4j_array(CHAR_INPUT_100A)
+    np.testing.assert_allclose(lstm_net.output(x), graves_net.output(x), rtol=0, atol=1e-6)
