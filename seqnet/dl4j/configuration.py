@@ -67,6 +67,20 @@ class ImportedConfiguration:
     iteration_count: int = 0
     epoch_count: int = 0
     dropped: list[str] = field(default_factory=list)
+    family: str = "D"
+
+
+def schema_family(layer: Any) -> str:
+    """FORMAT.md's schema family of a layer value: A (0.5-0.7), B (0.8), C (1.0.0-alpha),
+    D (1.0.0-beta: ``@class``)."""
+    if not isinstance(layer, dict) or "@class" in layer:
+        return "D"
+    fields = next(iter(layer.values()), None) if len(layer) == 1 else None
+    if not isinstance(fields, dict):
+        return "D"
+    if "iupdater" in fields:
+        return "C"
+    return "B" if "activationFn" in fields else "A"
 
 
 def parse_json(text: str | bytes, where: str = "configuration.json") -> Any:
@@ -145,7 +159,8 @@ def read_configuration(text: str | bytes) -> ImportedConfiguration:
     built = build_configuration(layers, preprocessors, settings)
     _check_variables(built, confs)
     return ImportedConfiguration(built, _count(data, "iterationCount", 0),
-                                 _count(data, "epochCount", 0), notes.dropped)
+                                 _count(data, "epochCount", 0), notes.dropped,
+                                 schema_family(confs[0]["layer"]))
 
 
 def _count(data: dict[str, Any], key: str, default: int) -> int:

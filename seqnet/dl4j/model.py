@@ -17,7 +17,11 @@ import numpy as np
 
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.dl4j.archive import ModelZip, write_entries
-from seqnet.dl4j.configuration import MAX_JSON_BYTES, read_configuration
+from seqnet.dl4j.configuration import (
+    MAX_JSON_BYTES,
+    ImportedConfiguration,
+    read_configuration,
+)
 from seqnet.dl4j.export import configuration_to_json
 from seqnet.dl4j.layers import new
 from seqnet.dl4j.nd4j import encode_nd4j_array, read_nd4j_array
@@ -104,10 +108,28 @@ def read_updater_state(path: str | os.PathLike[str] | bytes
     it. An empty table when the zip has no ``updaterState.bin`` (e.g. Sgd).
     """
     with _open(path) as archive:
-        conf = read_configuration(archive.read(CONFIGURATION, MAX_JSON_BYTES)).conf
+        imported = read_configuration(archive.read(CONFIGURATION, MAX_JSON_BYTES))
         if UPDATER_STATE not in archive:
             return {}
-        state = _read_array(archive, UPDATER_STATE, updater_state_size(conf))
+        return _updater_state(archive, imported)
+
+
+def _updater_state(archive: ModelZip, imported: ImportedConfiguration
+                   ) -> dict[str, dict[str, np.ndarray]]:
+    # NOTE [ Updater state before DL4J 0.9 ]
+    # Blocks of equal updaters sharing [M | V] are how DL4J >= 0.9 (BaseMultiLayerUpdater)
+    # lays the state out. For one-state updaters (RmsProp, Nesterovs, AdaGrad: every
+    # regression file) any per-parameter layout is the same; for Adam and Nadam in 0.5-0.8
+    # files it is unverified, so those are refused rather than split on a guess.
+    conf = imported.conf
+    if imported.family in ("A", "B"):
+        for updater, _ in updater_blocks(conf):
+            if len(state_names(updater)) > 1:
+                raise ModelFileError(
+                    f"{UPDATER_STATE}: unsupported: the {type(updater).__name__} state layout "
+                    f"of DL4J < 0.9 files (schema family {imported.family}) is not known "
+                    f"exactly")
+    state = _read_array(archive, UPDATER_STATE, updater_state_size(conf))
     return updater_state_table(conf, state)
 
 
@@ -134,8 +156,7 @@ def restore_multi_layer_network(path: str | os.PathLike[str] | bytes,
         conf = imported.conf
         flat = _coefficients(archive, conf)
         if load_updater and UPDATER_STATE in archive:
-            updater_state_table(conf, _read_array(archive, UPDATER_STATE,
-                                                  updater_state_size(conf)))
+            _updater_state(archive, imported)
             raise SeqNetError(
                 "load_updater=True: the DL4J updater state was read, but it only continues "
                 "training under DL4J's legacy update rule (update divided by the minibatch "

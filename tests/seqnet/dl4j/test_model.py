@@ -29,6 +29,7 @@ from seqnet.dl4j import (
     configuration_to_dict,
     encode_nd4j_array,
     read_nd4j_array,
+    read_updater_state,
     restore_multi_layer_network,
     write_multi_layer_network,
 )
@@ -289,3 +290,15 @@ def test_an_imported_lstm_computes_what_a_graves_lstm_without_peepholes_does():
     graves_net.set_param_table(table)
     x = read_nd4j_array(CHAR_INPUT_100A)
     np.testing.assert_allclose(lstm_net.output(x), graves_net.output(x), rtol=0, atol=1e-6)
+
+
+def test_legacy_two_state_updater_layouts_are_refused_not_guessed():
+    entries = _entries(LSTM_071)
+    data = json.loads(entries["configuration.json"])
+    for conf in data["confs"]:
+        next(iter(conf["layer"].values())).update(updater="ADAM")
+    state = encode_nd4j_array(np.zeros((1, 954), np.float32), mode="JAVACPP")
+    hostile = _zip({**entries, "configuration.json": json.dumps(data).encode(),
+                    "updaterState.bin": state})
+    with pytest.raises(ModelFileError, match="Adam state layout of DL4J < 0.9"):
+        read_updater_state(hostile)
