@@ -280,7 +280,7 @@ def build_configuration(layers: list[Layer], preprocessors: dict[int, InputPrePr
     slim = [_without(layer, defaults) for layer in layers]
     try:
         conf = new(MultiLayerConfiguration, layers=slim, input_preprocessors=preprocessors,
-                                       **settings, **defaults)
+                   **settings, **defaults)
     except ConfigurationError as e:
         raise ModelFileError(f"unsupported DL4J configuration: {e}") from None
     if preprocessors:
