@@ -145,7 +145,8 @@ def read_configuration(text: str | bytes) -> ImportedConfiguration:
                         layer=new(dataclasses.replace, inner, name=None))
         layers.append(layer)
     seed = confs[0].get("seed")
-    backprop = names.BACKPROP_TYPES.get(data.get("backpropType", "Standard"))
+    backprop_type = data.get("backpropType", "Standard")
+    backprop = names.BACKPROP_TYPES.get(backprop_type) if isinstance(backprop_type, str) else None
     if backprop is None:
         raise F.invalid("backpropType", f"expected Standard or TruncatedBPTT, found "
                                         f"{data.get('backpropType')!r:.40}")
@@ -231,12 +232,14 @@ def _graph_chain(data: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],
             and isinstance(starts, list) and isinstance(ends, list)):
         raise F.invalid("configuration.json", "expected a ComputationGraph with vertices, "
                                                "vertexInputs, networkInputs, networkOutputs")
+    if not all(isinstance(n, str) for n in starts + ends):
+        raise F.invalid("networkInputs", "expected vertex names")
     if len(starts) != 1 or len(ends) != 1:
         raise F.unsupported("configuration.json", f"a graph with {len(starts)} inputs and "
                                                   f"{len(ends)} outputs (only a chain loads)")
     following: dict[str, str] = {}
     for name, sources in inputs.items():
-        if not isinstance(sources, list) or len(sources) != 1:
+        if not isinstance(sources, list) or len(sources) != 1 or not isinstance(sources[0], str):
             raise F.unsupported(f"vertexInputs[{name}]", f"a vertex with inputs {sources!r:.60} "
                                                          f"(only a chain loads)")
         if sources[0] in following:
@@ -312,6 +315,9 @@ def _check_variables(conf: MultiLayerConfiguration, confs: list[dict[str, Any]])
         variables = raw.get("variables")
         if not variables:
             continue
+        if not isinstance(variables, list) or not all(isinstance(v, str) for v in variables):
+            raise F.invalid(f"confs[{i}].variables", f"expected parameter names, found "
+                                                     f"{variables!r:.60}")
         expected = by_layer.get(i, [])
         found = [v.split("_", 1)[1] if "_" in v else v for v in variables]
         # A set: DL4J lists a convolution's W before b but flattens b first.

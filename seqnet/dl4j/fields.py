@@ -254,8 +254,8 @@ def regularization(fields: dict[str, Any], use: bool, where: str) -> tuple[float
 
 def gradient_normalization(fields: dict[str, Any], where: str
                            ) -> tuple[GradientNormalization, float]:
-    value = fields.get("gradientNormalization", "None")
-    found = names.GRADIENT_NORMALIZATIONS.get(value if value is not None else "None")
+    value = fields.get("gradientNormalization") or "None"
+    found = names.GRADIENT_NORMALIZATIONS.get(value) if isinstance(value, str) else None
     if found is None:
         raise unsupported(f"{where}.gradientNormalization", f"{value!r:.60}")
     threshold = number(fields, "gradientNormalizationThreshold", where, default=1.0)

@@ -255,3 +255,31 @@ def test_family_a_activation_names_and_adam_defaults():
         layer.update(updater="ADAM", adamMeanDecay="NaN", adamVarDecay=0.99)
     conf = read_configuration(json.dumps(data)).conf
     assert conf.updater == Adam(0.15, beta1=0.9, beta2=0.99, epsilon=1e-8)
+
+
+def _leaves(value, path=()):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _leaves(item, (*path, i))
+    if path:
+        yield path
+
+
+@pytest.mark.parametrize("path", [LSTM_071, CHAR_BETA / "Model_RANDOM_INIT_UNTRAINED.zip"],
+                         ids=["family A", "family D"])
+def test_any_one_value_replaced_gives_a_configuration_or_a_model_file_error(path):
+    base = json.loads(_json(path))
+    for where in _leaves(base):
+        for value in (None, "x", [], {}, -1, True):
+            data = copy.deepcopy(base)
+            target = data
+            for key in where[:-1]:
+                target = target[key]
+            target[where[-1]] = value
+            try:
+                read_configuration(json.dumps(data))
+            except ModelFileError:
+                pass
