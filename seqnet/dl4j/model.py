@@ -1,5 +1,17 @@
 """Restoring DL4J ``ModelSerializer`` zips as seqnet networks, and writing them.
 
+>>> import os, tempfile
+>>> from seqnet.conf.layers import LSTM, RnnOutputLayer
+>>> from seqnet.conf.multilayer import MultiLayerConfiguration
+>>> net = MultiLayerNetwork(MultiLayerConfiguration(
+...     layers=[LSTM(n_in=3, n_out=4), RnnOutputLayer(n_out=2)], seed=1))
+>>> net.init()
+>>> path = os.path.join(tempfile.mkdtemp(), "model.zip")
+>>> write_multi_layer_network(net, path)          # what DL4J 1.0.0-beta's writeModel writes
+>>> back = restore_multi_layer_network(path)
+>>> back.conf == net.conf, sorted(back.param_table()) == sorted(net.param_table())
+(True, True)
+
 # NOTE [ Why nothing in the file can run code ]
 # DL4J zips may hold Java-serialised objects (``updater.bin`` before 0.5.0,
 # ``preprocessor.bin``, 0.7.2's ``normalizer.bin``) and JSON naming user classes. None of them
