@@ -11,12 +11,6 @@
 >>> back = restore_multi_layer_network(path)
 >>> back.conf == net.conf, sorted(back.param_table()) == sorted(net.param_table())
 (True, True)
-
-# NOTE [ Why nothing in the file can run code ]
-# DL4J zips may hold Java-serialised objects (``updater.bin`` before 0.5.0,
-# ``preprocessor.bin``, 0.7.2's ``normalizer.bin``) and JSON naming user classes. None of them
-# is ever deserialised: a Java-serialised entry and an unknown class are refused by name; only
-# JSON text and ND4J number arrays are read, with every size checked before it is allocated.
 """
 
 from __future__ import annotations
@@ -56,6 +50,11 @@ CONFIGURATION = "configuration.json"
 COEFFICIENTS = "coefficients.bin"
 UPDATER_STATE = "updaterState.bin"
 NO_PARAMS = "noParams.marker"
+# NOTE [ Why nothing in the file can run code ]
+# DL4J zips may hold Java-serialised objects (``updater.bin`` before 0.5.0,
+# ``preprocessor.bin``, 0.7.2's ``normalizer.bin``) and JSON naming user classes. None of them
+# is ever deserialised: a Java-serialised entry and an unknown class are refused by name; only
+# JSON text and ND4J number arrays are read, with every size checked before it is allocated.
 # Entries holding Java-serialised objects: refused, never read.
 _JAVA_ENTRIES = {"updater.bin": "a Java-serialised Updater (DL4J < 0.5.0)",
                  "preprocessor.bin": "a Java-serialised DataSetPreProcessor"}
