@@ -58,7 +58,6 @@ NO_PARAMS = "noParams.marker"
 # Entries holding Java-serialised objects: refused, never read.
 _JAVA_ENTRIES = {"updater.bin": "a Java-serialised Updater (DL4J < 0.5.0)",
                  "preprocessor.bin": "a Java-serialised DataSetPreProcessor"}
-_JAVA_MAGIC = b"\xac\xed"
 
 
 class DL4JImportWarning(UserWarning):
