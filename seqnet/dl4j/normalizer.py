@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from seqdata.errors import SeqDataError
 from seqdata.normalizers import (
     NormalizerMinMaxScaler,
     NormalizerStandardize,
@@ -119,7 +120,7 @@ def restore_normalizer(source: str | os.PathLike[str] | bytes) -> Any:
                 "labels": convert(*stats[1]) if fit_label else None}
     try:
         return normalizer_from_dict(document, source=name)
-    except Exception as e:  # seqdata's own error: re-raised as a model-file error
+    except SeqDataError as e:
         raise ModelFileError(f"{name}: {e}") from None
 
 
