@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from seqnet import distributed
+from seqnet.conf.enums import UpdateRule
 from seqnet.conf.layers import LastTimeStep, Layer, OutputLayer
 from seqnet.conf.multilayer import MultiLayerConfiguration, needs_whole_sequences
 from seqnet.errors import ConfigurationError, ModelFileError, SeqNetError, StateError
@@ -51,6 +52,7 @@ from seqnet.nn.build import build_module
 from seqnet.nn.dense import DenseModule
 from seqnet.nn.last_time_step import LastTimeStepModule
 from seqnet.nn.losses import row_loss
+from seqnet.nn.params import table_of
 from seqnet.nn.pooling import GlobalPoolingModule
 from seqnet.serialization import ModelParts, read_model, write_model
 from seqnet.tensors import like, to_numpy, to_tensor
@@ -296,6 +298,31 @@ class MultiLayerNetwork:
             loss, _ = self.data_loss(x, labels, fmask, lmask, average=False)
             return float(rule_score(self.conf.update_rule, loss, self.regularization(),
                                     x.shape[0]))
+
+    def compute_gradient_and_score(self, dataset: Any) -> tuple[dict[str, np.ndarray], float]:
+        """DL4J's ``computeGradientAndScore``: the gradient of one minibatch, keyed and shaped
+        like :meth:`param_table`, and its score; nothing is updated.
+
+        The gradient is what the update rule hands the updater, before gradient
+        normalisation: under ``UpdateRule.DL4J_LEGACY`` the gradient of the loss *sum* (l1/l2
+        enter after the updater, as in DL4J <= 1.0.0-beta3), under ``STANDARD`` the gradient
+        of the score (loss sum / N + regularisation). The whole minibatch is backpropagated
+        at once, whatever the backprop type.
+        """
+        x, labels, fmask, lmask = self.dataset_tensors(dataset)
+        legacy = self.conf.update_rule == UpdateRule.DL4J_LEGACY
+        params = self.parameters()
+        loss, _ = self.data_loss(x, labels, fmask, lmask, average=False)
+        reg = self.regularization()
+        n = x.shape[0]
+        objective = loss if legacy else loss / n + reg
+        grads = dict(zip(params, torch.autograd.grad(objective, params, allow_unused=True)))
+        table: dict[str, np.ndarray] = {}
+        for i, module in enumerate(self.layers):
+            own = {p: g for p in module.parameters() if (g := grads.get(p)) is not None}
+            table.update({f"{i}_{k}": v for k, v in table_of(module, own).items()})
+        score = rule_score(self.conf.update_rule, loss.detach(), reg.detach(), n)
+        return table, float(score)
 
     def dataset_tensors(self, ds: Any) -> Tensors:
         """A DataSet's features, labels and masks as tensors of this network's dtype and

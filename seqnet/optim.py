@@ -12,7 +12,9 @@ reproduces a network trained by DL4J <= 1.0.0-beta3 (``FORMAT.md`` section 6 of 
 # count, so an imported model continues where DL4J stopped) and the minibatch size N.
 # ND4J's formulas differ from torch's: Adam adds eps to sqrt(v) after the bias correction is
 # folded into the step size, RmsProp and AdaGrad add eps outside the square root and start
-# their accumulators at eps, Nesterovs uses the cs231n form.
+# their accumulators at eps (AdaGrad at 1e-6), Nesterovs uses the cs231n form. State keys are
+# ND4J's names (Adam "M", "V"; RmsProp "G"; AdaGrad "grad"; Nesterovs "V"), so DL4J's
+# updaterState.bin maps onto them one to one.
 """
 
 from __future__ import annotations
@@ -125,8 +127,14 @@ class LegacyRmsProp(LegacyOptimizer):
         return grad * group["lr"] / (g.sqrt() + group["eps"])
 
 
+#: ND4J's AdaGradUpdater fills a new history with its own default epsilon, whatever the
+#: configured one (which only enters the update).
+ADAGRAD_INITIAL_HISTORY = 1e-6
+
+
 class LegacyAdaGrad(LegacyOptimizer):
-    """ND4J's AdaGradUpdater: ``h += G^2`` (``h`` starts at eps), ``u = lr G / (sqrt(h) + eps)``."""
+    """ND4J's AdaGradUpdater: ``h += G^2`` (``h`` starts at 1e-6),
+    ``u = lr G / (sqrt(h) + eps)``."""
 
     def __init__(self, params: Iterable[Any], lr: float, eps: float) -> None:
         super().__init__(params, {"lr": lr, "eps": eps})
@@ -134,8 +142,8 @@ class LegacyAdaGrad(LegacyOptimizer):
     def update(self, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
                iteration: int) -> torch.Tensor:
         if not state:
-            state["GRAD"] = torch.full_like(grad, group["eps"])
-        h = state["GRAD"]
+            state["grad"] = torch.full_like(grad, ADAGRAD_INITIAL_HISTORY)
+        h = state["grad"]
         h.addcmul_(grad, grad)
         return grad * (group["lr"] / (h.sqrt() + group["eps"]))
 

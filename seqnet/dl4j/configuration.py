@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from seqnet.conf.enums import BackpropType
+from seqnet.conf.enums import BackpropType, UpdateRule
 from seqnet.conf.layers import Layer
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.conf.preprocessors import (
@@ -150,7 +150,13 @@ def read_configuration(text: str | bytes) -> ImportedConfiguration:
     if backprop is None:
         raise F.invalid("backpropType", f"expected Standard or TruncatedBPTT, found "
                                         f"{data.get('backpropType')!r:.40}")
+    rule = data.get(names.UPDATE_RULE_KEY, UpdateRule.DL4J_LEGACY.value)
+    if rule not in UpdateRule.__members__:
+        raise F.invalid(names.UPDATE_RULE_KEY, f"expected one of "
+                                               f"{', '.join(UpdateRule.__members__)}, found "
+                                               f"{rule!r:.40}")
     settings = dict(
+        update_rule=UpdateRule(rule),
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
         backprop_type=BackpropType(backprop),
         tbptt_forward_length=_count(data, "tbpttFwdLength", 20),

@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from seqnet.conf.enums import BackpropType
+from seqnet.conf.enums import BackpropType, UpdateRule
 from seqnet.conf.layers import (
     BaseLSTM,
+    Bidirectional,
     ConvolutionLayer,
     DenseLayer,
+    GlobalPoolingLayer,
     LastTimeStep,
     Layer,
     OutputLayer,
@@ -31,7 +33,7 @@ from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.conf.preprocessors import InputPreProcessor
 from seqnet.conf.updaters import AdaGrad, Adam, Nadam, Nesterovs, RmsProp, Sgd, Updater
 from seqnet.dl4j import names
-from seqnet.dl4j.params import layer_params
+from seqnet.dl4j.params import BIAS_KEYS, layer_params
 from seqnet.errors import ModelFileError
 
 # DL4J 1.0.0-beta's memory-management settings: they change no number, and seqnet has no
@@ -85,7 +87,16 @@ def _layer(conf: MultiLayerConfiguration, index: int, layer: Layer) -> dict[str,
         inner = _layer(conf, index, layer.underlying())
         return {"@class": names.LAYER_PACKAGE + "recurrent.LastTimeStep", "constraints": None,
                 "idropout": None, "layerName": name, "underlying": inner}
+    if isinstance(layer, Bidirectional):
+        wrapped = _layer(conf, index, layer.underlying())
+        return {"@class": names.LAYER_PACKAGE + "recurrent.Bidirectional", "bwd": wrapped,
+                "constraints": None, "fwd": wrapped, "idropout": None, "layerName": name,
+                "mode": layer.mode.value}
     cls = names.LAYER_PACKAGE + type(layer).__name__
+    if isinstance(layer, GlobalPoolingLayer):
+        return {"@class": cls, "collapseDimensions": True, "constraints": None,
+                "idropout": None, "layerName": name, "pnorm": layer.pnorm,
+                "poolingDimensions": None, "poolingType": layer.pooling_type.value}
     if isinstance(layer, SubsamplingLayer):
         return _sorted({"@class": cls, "constraints": None, "eps": 1e-8,
                         "gradientNormalization": "None", "gradientNormalizationThreshold": 0.0,
@@ -146,8 +157,8 @@ def configuration_to_dict(conf: MultiLayerConfiguration, iteration_count: int = 
         params = layer_params(layer)
         l1, l2 = conf.layer_setting(i, "l1"), conf.layer_setting(i, "l2")
         # Biases (b, bF, bB) get no regularisation, the weights the layer's l1 / l2.
-        l1_by = {key: 0.0 if key.startswith("b") else l1 for key, _, _ in params}
-        l2_by = {key: 0.0 if key.startswith("b") else l2 for key, _, _ in params}
+        l1_by = {key: 0.0 if key in BIAS_KEYS else l1 for key, _, _ in params}
+        l2_by = {key: 0.0 if key in BIAS_KEYS else l2 for key, _, _ in params}
         entry: dict[str, Any] = {
             "cacheMode": _CACHE_MODE, "epochCount": epoch_count,
             "iterationCount": iteration_count, "l1ByParam": l1_by, "l2ByParam": l2_by,
@@ -161,6 +172,8 @@ def configuration_to_dict(conf: MultiLayerConfiguration, iteration_count: int = 
     preprocessors = {str(i): _preprocessor(pre) for i in range(len(conf.layers))
                      if (pre := conf.preprocessor(i)) is not None}
     truncated = conf.backprop_type == BackpropType.TRUNCATED_BPTT
+    rule = {} if conf.update_rule == UpdateRule.DL4J_LEGACY else {
+        names.UPDATE_RULE_KEY: conf.update_rule.value}
     return {
         "backprop": True, "backpropType": "TruncatedBPTT" if truncated else "Standard",
         "cacheMode": _CACHE_MODE, "confs": confs, "epochCount": epoch_count,
@@ -168,7 +181,7 @@ def configuration_to_dict(conf: MultiLayerConfiguration, iteration_count: int = 
         "iterationCount": iteration_count, "pretrain": False,
         "tbpttBackLength": conf.tbptt_backward_length,
         "tbpttFwdLength": conf.tbptt_forward_length,
-        "trainingWorkspaceMode": _WORKSPACE_MODE}
+        "trainingWorkspaceMode": _WORKSPACE_MODE, **rule}
 
 
 def configuration_to_json(conf: MultiLayerConfiguration, iteration_count: int = 0,

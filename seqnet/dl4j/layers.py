@@ -20,11 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from seqnet.conf.enums import Activation, PoolingType
+from seqnet.conf.enums import Activation, BidirectionalMode, PoolingType
 from seqnet.conf.layers import (
     LSTM,
+    Bidirectional,
     ConvolutionLayer,
     DenseLayer,
+    GlobalPoolingLayer,
     GravesBidirectionalLSTM,
     GravesLSTM,
     LastTimeStep,
@@ -72,7 +74,7 @@ LEGACY_LAYER_NAMES: dict[str, str] = {
 
 # DL4J layers seqnet does not have yet: refused as unsupported, not as unknown.
 KNOWN_UNSUPPORTED = frozenset(LAYER_PACKAGE + name for name in (
-    "GlobalPoolingLayer", "recurrent.Bidirectional", "LossLayer", "RnnLossLayer",
+    "LossLayer", "RnnLossLayer",
     "EmbeddingLayer", "ActivationLayer", "DropoutLayer", "BatchNormalization",
     "misc.FrozenLayer", "recurrent.SimpleRnn", "util.MaskZeroLayer",
     "variational.VariationalAutoencoder", "AutoEncoder", "RBM", "LocalResponseNormalization",
@@ -228,3 +230,42 @@ def _last_time_step(fields: dict[str, Any], ctx: LayerContext) -> Layer:
         f"{ctx.where}.underlying", ctx.notes, ctx.use_regularization))
     name = fields.get("layerName")
     return new(LastTimeStep, layer=inner, name=name if isinstance(name, str) else None)
+
+
+@register_layer_importer(LAYER_PACKAGE + "GlobalPoolingLayer")
+def _global_pooling(fields: dict[str, Any], ctx: LayerContext) -> Layer:
+    where = ctx.where
+    pooling = fields.get("poolingType", "MAX")
+    if pooling not in ("MAX", "AVG", "SUM", "PNORM"):
+        raise F.invalid(f"{where}.poolingType", f"expected MAX, AVG, SUM or PNORM, found "
+                                                f"{pooling!r:.40}")
+    if fields.get("poolingDimensions") not in (None, [2]):
+        raise F.unsupported(f"{where}.poolingDimensions", f"{fields['poolingDimensions']!r:.40}"
+                                                          f" (seqnet pools over time, [2])")
+    if fields.get("collapseDimensions", True) is not True:
+        raise F.unsupported(f"{where}.collapseDimensions", "false ([N, C, 1] output)")
+    pnorm = fields.get("pnorm", 2)
+    if isinstance(pnorm, bool) or not isinstance(pnorm, int):
+        raise F.invalid(f"{where}.pnorm", f"expected an integer, found {pnorm!r:.40}")
+    name = fields.get("layerName")
+    return new(GlobalPoolingLayer, pooling_type=PoolingType(pooling), pnorm=pnorm,
+               name=name if isinstance(name, str) else None)
+
+
+@register_layer_importer(LAYER_PACKAGE + "recurrent.Bidirectional")
+def _bidirectional(fields: dict[str, Any], ctx: LayerContext) -> Layer:
+    where = ctx.where
+    forward = import_layer(fields.get("fwd"), LayerContext(f"{where}.fwd", ctx.notes,
+                                                           ctx.use_regularization))
+    backward = import_layer(fields.get("bwd"), LayerContext(f"{where}.bwd", F.Notes(),
+                                                            ctx.use_regularization))
+    if backward != forward:
+        raise F.unsupported(f"{where}.bwd", "a backward layer configured differently from "
+                                            "the forward one")
+    mode = fields.get("mode", "CONCAT")
+    if mode not in BidirectionalMode.__members__:
+        raise F.invalid(f"{where}.mode", f"expected CONCAT, ADD, MUL or AVERAGE, found "
+                                         f"{mode!r:.40}")
+    name = fields.get("layerName")
+    return new(Bidirectional, layer=forward, mode=BidirectionalMode(mode),
+               name=name if isinstance(name, str) else None)

@@ -18,9 +18,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from typing import Any
 
 import numpy as np
+import torch
 
+from seqnet.conf.enums import UpdateRule
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.dl4j.archive import ModelZip, write_entries
 from seqnet.dl4j.configuration import (
@@ -35,7 +38,7 @@ from seqnet.dl4j.normalizer import ENTRY as NORMALIZER_ENTRY
 from seqnet.dl4j.normalizer import encode_normalizer, restore_normalizer
 from seqnet.dl4j.params import (
     flatten,
-    initial_state_value,
+    flatten_updater_state,
     num_params,
     state_names,
     unflatten,
@@ -45,6 +48,7 @@ from seqnet.dl4j.params import (
 )
 from seqnet.errors import ModelFileError, SeqNetError
 from seqnet.network import MultiLayerNetwork
+from seqnet.nn.params import table_of, values_of
 
 CONFIGURATION = "configuration.json"
 COEFFICIENTS = "coefficients.bin"
@@ -157,21 +161,25 @@ def restore_multi_layer_network(path: str | os.PathLike[str] | bytes,
     ------
     ModelFileError: the file is malformed, unsafe, or uses what seqnet cannot represent
         exactly (the message names the class, setting or entry).
-    SeqNetError: ``load_updater=True``: DL4J's updater state only means something under DL4J's
-        legacy update rule, which seqnet's training does not implement yet
-        (:func:`read_updater_state` reads the state itself).
+    SeqNetError: ``load_updater=True`` for a file seqnet wrote from a network trained by
+        ``UpdateRule.STANDARD`` (whose updater state is torch's).
+
+    A DL4J-written file trains by ``UpdateRule.DL4J_LEGACY`` (DL4J <= 1.0.0-beta3's rule), and
+    with ``load_updater=True`` its ``updaterState.bin`` becomes the updaters' state, so that
+    ``fit`` continues exactly where DL4J stopped.
     """
     with _open(path) as archive:
         imported = read_configuration(archive.read(CONFIGURATION, MAX_JSON_BYTES))
         conf = imported.conf
         flat = _coefficients(archive, conf)
+        state = None
         if load_updater and UPDATER_STATE in archive:
-            _updater_state(archive, imported)
-            raise SeqNetError(
-                "load_updater=True: the DL4J updater state was read, but it only continues "
-                "training under DL4J's legacy update rule (update divided by the minibatch "
-                "after the updater, l1/l2 added after it), which seqnet does not implement "
-                "yet; load with load_updater=False (read_updater_state gives the state arrays)")
+            if conf.update_rule != UpdateRule.DL4J_LEGACY:
+                raise SeqNetError(
+                    f"load_updater=True: this file's network trains by "
+                    f"UpdateRule.{conf.update_rule.value}, whose updater state is torch's, not "
+                    f"DL4J's; load it with load_updater=False")
+            state = _updater_state(archive, imported)
         normalizer = None
         if NORMALIZER_ENTRY in archive:
             normalizer = restore_normalizer(archive.read(NORMALIZER_ENTRY,
@@ -184,18 +192,43 @@ def restore_multi_layer_network(path: str | os.PathLike[str] | bytes,
     net.iteration_count = imported.iteration_count
     net.epoch_count = imported.epoch_count
     net.normalizer = normalizer
+    if state is not None:
+        _set_updater_state(net, state)
     if imported.dropped:
         warnings.warn("DL4J settings dropped on import (they only affect training):\n  "
                       + "\n  ".join(imported.dropped), DL4JImportWarning, stacklevel=2)
     return net
 
 
-def _initial_updater_state(conf: MultiLayerConfiguration, dtype: np.dtype) -> np.ndarray:
-    parts = []
-    for updater, specs in updater_blocks(conf):
-        size = sum(p.size for p in specs) * len(state_names(updater))
-        parts.append(np.full(size, initial_state_value(updater), dtype=dtype))
-    return np.concatenate(parts).reshape(1, -1) if parts else np.zeros((1, 0), dtype)
+def _set_updater_state(net: MultiLayerNetwork, table: dict[str, dict[str, np.ndarray]]) -> None:
+    """DL4J's per-parameter state arrays (``param_table`` layout) as the legacy optimisers'
+    per-parameter state (the modules' own layout maps, NOTE in :mod:`seqnet.nn.params`)."""
+    states: dict[Any, dict[str, torch.Tensor]] = {}
+    for i, module in enumerate(net.layers):
+        own = {key.split("_", 1)[1]: arrays for key, arrays in table.items()
+               if key.split("_", 1)[0] == str(i)}
+        names_ = {name for arrays in own.values() for name in arrays}
+        for name in names_:
+            values = values_of(module, {k: arrays[name] for k, arrays in own.items()}, f"{i}_")
+            for param, value in values.items():
+                states.setdefault(param, {})[name] = value
+    net.solver.set_parameter_states(states)
+
+
+def _updater_state_vector(net: MultiLayerNetwork, dtype: np.dtype) -> np.ndarray:
+    """The network's updater state as DL4J's ``updaterState.bin`` vector (ND4J's initial
+    values for parameters not updated yet)."""
+    table: dict[str, dict[str, np.ndarray]] = {}
+    if net.conf.update_rule == UpdateRule.DL4J_LEGACY:
+        states = net.solver.parameter_states()
+        for i, module in enumerate(net.layers):
+            names_ = {name for p in module.parameters() for name in states.get(p, {})}
+            for name in names_:
+                values = {p: states[p][name] for p in module.parameters()
+                          if name in states.get(p, {})}
+                for key, array in table_of(module, values).items():
+                    table.setdefault(f"{i}_{key}", {})[name] = array
+    return flatten_updater_state(net.conf, table).astype(dtype)
 
 
 def write_multi_layer_network(net: MultiLayerNetwork, path: str | os.PathLike[str],
@@ -207,9 +240,10 @@ def write_multi_layer_network(net: MultiLayerNetwork, path: str | os.PathLike[st
     ``updaterState.bin``, and ``normalizer.bin`` when ``net.normalizer`` is a seqdata
     normaliser.
 
-    The updater state of a network that has not been trained is DL4J's initial state (zeros;
-    epsilon for RmsProp and AdaGrad). A trained network's torch optimiser state is not DL4J's
-    (different update rule), so ``save_updater=True`` is refused for it: pass False.
+    The updater state is the network's under ``UpdateRule.DL4J_LEGACY`` (DL4J's own
+    formulas), ND4J's initial state for a network not trained yet (zeros; epsilon for RmsProp,
+    1e-6 for AdaGrad). A network trained by ``UpdateRule.STANDARD`` has torch's optimiser
+    state, which is not DL4J's, so ``save_updater=True`` is refused for it: pass False.
     """
     conf = net.conf
     dtype = np.dtype(np.float64 if conf.data_type == "float64" else np.float32)
@@ -222,12 +256,12 @@ def write_multi_layer_network(net: MultiLayerNetwork, path: str | os.PathLike[st
     else:
         entries[NO_PARAMS] = b""
     if save_updater and updater_state_size(conf):
-        if net.iteration_count:
+        if net.iteration_count and conf.update_rule != UpdateRule.DL4J_LEGACY:
             raise SeqNetError(
-                "save_updater=True: this network was trained by seqnet, whose torch optimiser "
-                "state is not DL4J's updater state (different update rule); write it with "
+                "save_updater=True: this network was trained by UpdateRule.STANDARD, whose "
+                "torch optimiser state is not DL4J's updater state; write it with "
                 "save_updater=False")
-        entries[UPDATER_STATE] = encode_nd4j_array(_initial_updater_state(conf, dtype))
+        entries[UPDATER_STATE] = encode_nd4j_array(_updater_state_vector(net, dtype))
     if net.normalizer is not None:
         entries[NORMALIZER_ENTRY] = encode_normalizer(net.normalizer)
     write_entries(path, entries)

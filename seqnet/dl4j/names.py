@@ -60,3 +60,8 @@ WEIGHT_INITS: dict[str, WeightInit] = {w.value: w for w in WeightInit}
 
 BACKPROP_TYPES = {"Standard": "STANDARD", "TruncatedBPTT": "TRUNCATED_BPTT"}
 BACKPROP_TYPE_NAMES = {v: k for k, v in BACKPROP_TYPES.items()}
+
+#: A top-level key DL4J's JSON reader ignores (it skips unknown properties): the update rule of
+#: a network seqnet wrote, so that reading the file back gives the same configuration. A file
+#: without it is DL4J's own and trains by ``UpdateRule.DL4J_LEGACY``.
+UPDATE_RULE_KEY = "seqnetUpdateRule"

@@ -23,6 +23,7 @@ import numpy as np
 from seqnet.conf.layers import (
     LSTM,
     BaseLSTM,
+    Bidirectional,
     ConvolutionLayer,
     DenseLayer,
     GravesBidirectionalLSTM,
@@ -53,6 +54,9 @@ def layer_params(layer: Layer) -> list[tuple[str, tuple[int, ...], str]]:
     """``(key, shape, order)`` of one layer's parameters in its DL4J initializer's order."""
     inner = layer.underlying()
     n_in, n_out = inner.n_in or 0, inner.n_out or 0
+    if isinstance(layer, Bidirectional):
+        one = layer_params(inner)
+        return [("f" + k, s, o) for k, s, o in one] + [("b" + k, s, o) for k, s, o in one]
     if isinstance(inner, GravesBidirectionalLSTM):
         one = _lstm(n_in, n_out, peepholes=True)
         return [(k + "F", s, o) for k, s, o in one] + [(k + "B", s, o) for k, s, o in one]
@@ -66,6 +70,10 @@ def layer_params(layer: Layer) -> list[tuple[str, tuple[int, ...], str]]:
     if isinstance(inner, (DenseLayer, OutputLayer)):
         return [("W", (n_in, n_out), "f"), ("b", (1, n_out), "f")]
     return []
+
+
+#: ``param_table`` keys (without the layer prefix) that are biases: no l1 / l2 in DL4J.
+BIAS_KEYS = frozenset({"b", "bF", "bB", "fb", "bb"})
 
 
 def _lstm(n_in: int, h: int, peepholes: bool) -> list[tuple[str, tuple[int, ...], str]]:
@@ -196,3 +204,33 @@ def updater_state_table(conf: MultiLayerConfiguration, state: np.ndarray
                 offset += p.size
             start += block
     return table
+
+
+def flatten_updater_state(conf: MultiLayerConfiguration,
+                          table: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
+    """The inverse of :func:`updater_state_table`: DL4J's ``[1, m]`` updater-state vector;
+    a parameter or state array missing from ``table`` gets ND4J's initial value.
+
+    >>> from seqnet.conf.layers import DenseLayer, OutputLayer
+    >>> from seqnet.conf.updaters import Adam
+    >>> conf = MultiLayerConfiguration(layers=[DenseLayer(n_in=1, n_out=1), OutputLayer(n_out=1)],
+    ...                                updater=Adam())
+    >>> flat = flatten_updater_state(conf, updater_state_table(conf, np.arange(8.0)))
+    >>> flat.tolist()
+    [[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]]
+    """
+    parts = []
+    for updater, specs in updater_blocks(conf):
+        for name in state_names(updater):
+            for p in specs:
+                value = table.get(p.key, {}).get(name)
+                if value is None:
+                    value = np.full(p.shape, initial_state_value(updater))
+                value = np.asarray(value)
+                if value.shape != p.shape:
+                    raise ModelFileError(f"updater state {p.key}.{name}: expected shape "
+                                         f"{list(p.shape)}, found {list(value.shape)}")
+                parts.append(value.reshape(-1, order="F" if p.order == "f" else "C"))
+    if not parts:
+        return np.zeros((1, 0))
+    return np.concatenate(parts).reshape(1, -1)

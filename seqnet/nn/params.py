@@ -62,3 +62,51 @@ class WeightBiasModule(LayerModule):
     def weight_params(self) -> list[nn.Parameter]:
         """The parameters l1 / l2 apply to (not biases)."""
         return [self.W]
+
+
+# NOTE [ Moving other arrays through a module's parameter layout ]
+# param_table / set_param_table map torch parameters to DL4J's layouts and back by reshapes,
+# transposes, gate reorders and splits only (nn.LSTM's frozen second bias stays 0), so the
+# same maps carry any array shaped like the parameters: gradients, updater state. The two
+# functions below run a module's own maps on such arrays by lending them the parameters'
+# storage for the duration of the call, so there is one layout rule per module.
+
+
+def table_of(module: LayerModule,
+             values: dict[nn.Parameter, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Arrays shaped like ``module``'s parameters (``values[p]``, zeros where absent) laid
+    out as :meth:`~LayerModule.param_table` lays out the parameters.
+
+    >>> from seqnet.conf.layers import DenseLayer
+    >>> from seqnet.nn.dense import DenseModule
+    >>> m = DenseModule(DenseLayer(n_in=2, n_out=1), torch.float32, torch.Generator())
+    >>> table_of(m, {m.b: torch.tensor([5.0])})["b"].tolist()
+    [[5.0]]
+    """
+    params = list(module.parameters())
+    saved = [p.detach().clone() for p in params]
+    try:
+        with torch.no_grad():
+            for p in params:
+                value = values.get(p)
+                p.copy_(value if value is not None else torch.zeros_like(p))
+            return module.param_table()
+    finally:
+        with torch.no_grad():
+            for p, keep in zip(params, saved):
+                p.copy_(keep)
+
+
+def values_of(module: LayerModule, table: dict[str, Any], prefix: str
+              ) -> dict[nn.Parameter, torch.Tensor]:
+    """The inverse of :func:`table_of`: arrays in ``param_table``'s layout as tensors shaped
+    like each trainable parameter of ``module``."""
+    params = list(module.parameters())
+    saved = [p.detach().clone() for p in params]
+    try:
+        module.set_param_table(table, prefix)
+        return {p: p.detach().clone() for p in params if p.requires_grad}
+    finally:
+        with torch.no_grad():
+            for p, keep in zip(params, saved):
+                p.copy_(keep)

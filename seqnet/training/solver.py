@@ -142,6 +142,22 @@ class Solver:
         except (ValueError, KeyError, TypeError) as e:
             raise StateError(f"the updater state does not fit the network: {e}") from None
 
+    def parameter_states(self) -> dict[nn.Parameter, dict[str, torch.Tensor]]:
+        """Each parameter's updater state (e.g. ``{"M": ..., "V": ...}`` under
+        ``UpdateRule.DL4J_LEGACY``'s Adam), for the parameters that have one."""
+        return {p: dict(state) for opt in self.optimizers() for p, state in opt.state.items()
+                if isinstance(p, nn.Parameter)}
+
+    def set_parameter_states(self, states: dict[nn.Parameter, dict[str, torch.Tensor]]) -> None:
+        """Set the updater state of the given parameters (replacing what they had)."""
+        owner = {p: opt for opt in self.optimizers() for group in opt.param_groups
+                 for p in group["params"]}
+        for p, state in states.items():
+            if p not in owner:
+                raise StateError("set_parameter_states: a parameter that no updater of this "
+                                 "network trains")
+            owner[p].state[p] = {k: v.to(p.device, p.dtype) for k, v in state.items()}
+
     def to(self, device: torch.device) -> None:
         """Move the updater state to ``device``."""
         for opt in self._optimizers or []:

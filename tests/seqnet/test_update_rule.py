@@ -43,7 +43,7 @@ def _rmsprop(g, s, t, lr=0.05, decay=0.95, eps=1e-8):
 
 
 def _adagrad(g, s, t, lr=0.05, eps=1e-6):
-    s.setdefault("h", np.full_like(g, eps))
+    s.setdefault("h", np.full_like(g, 1e-6))       # ND4J's own default, not the configured eps
     s["h"] = s["h"] + g * g
     return lr * g / (np.sqrt(s["h"]) + eps)
 
@@ -60,7 +60,8 @@ def _sgd(g, s, t, lr=0.05):
 
 
 CASES = [(Adam(0.05), _adam), (Nadam(0.05), _nadam), (RmsProp(0.05), _rmsprop),
-         (AdaGrad(0.05), _adagrad), (Nesterovs(0.05, momentum=0.9), _nesterovs),
+         (AdaGrad(0.05, epsilon=1e-4),
+          lambda g, s, t: _adagrad(g, s, t, eps=1e-4)), (Nesterovs(0.05, momentum=0.9), _nesterovs),
          (Sgd(0.05), _sgd)]
 
 

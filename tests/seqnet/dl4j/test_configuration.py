@@ -13,10 +13,12 @@ from seqnet.conf.enums import (
     BackpropType,
     GradientNormalization,
     LossFunction,
+    PoolingType,
     WeightInit,
 )
 from seqnet.conf.layers import (
     LSTM,
+    Bidirectional,
     DenseLayer,
     GravesBidirectionalLSTM,
     GravesLSTM,
@@ -129,10 +131,23 @@ def test_the_custom_layer_is_refused_by_name():
         _read(DL4J / "100a" / "CustomLayerExample_100a.bin")
 
 
+def test_the_integration_nets_load_with_pooling_and_the_bidirectional_wrapper():
+    one = read_configuration((CSV1_BETA / "config.mlc.json").read_text()).conf
+    two = read_configuration((CSV2_BETA / "config.mlc.json").read_text()).conf
+    assert [type(layer).__name__ for layer in one.layers] == ["LSTM", "GlobalPoolingLayer",
+                                                             "OutputLayer"]
+    assert one.layers[1].pooling_type == PoolingType.AVG and one.update_rule.value == \
+        "DL4J_LEGACY"
+    wrapper = two.layers[0]
+    assert isinstance(wrapper, Bidirectional) and wrapper.mode.value == "CONCAT"
+    assert isinstance(wrapper.layer, LSTM) and wrapper.layer.n_out == 10
+    assert two.layers[2].n_in == 20
+
+
 def test_layers_seqnet_lacks_are_refused_by_name():
-    _refused((CSV1_BETA / "config.mlc.json").read_text(),
-             f"GlobalPoolingLayer \\({LAYERS}GlobalPoolingLayer\\) is not available")
-    _refused((CSV2_BETA / "config.mlc.json").read_text(), "layer Bidirectional")
+    data = json.loads((CSV1_BETA / "config.mlc.json").read_text())
+    data["confs"][1]["layer"]["@class"] = LAYERS + "EmbeddingLayer"
+    _refused(json.dumps(data), f"EmbeddingLayer \\({LAYERS}EmbeddingLayer\\) is not available")
 
 
 def test_convolution_same_mode_is_refused():
@@ -217,7 +232,8 @@ def test_use_regularization_false_ignores_l1_and_l2():
 def test_the_registry_is_keyed_by_class_name_and_refuses_duplicates():
     assert {LAYERS + n for n in ("GravesLSTM", "LSTM", "GravesBidirectionalLSTM", "DenseLayer",
                                  "OutputLayer", "RnnOutputLayer", "ConvolutionLayer",
-                                 "SubsamplingLayer", "recurrent.LastTimeStep")} \
+                                 "SubsamplingLayer", "recurrent.LastTimeStep",
+                                 "GlobalPoolingLayer", "recurrent.Bidirectional")} \
         == set(LAYER_IMPORTERS)
     with pytest.raises(ValueError, match="already registered"):
         register_layer_importer(LAYERS + "LSTM")(lambda fields, ctx: None)

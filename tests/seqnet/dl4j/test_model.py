@@ -12,7 +12,7 @@ import pytest
 
 from seqdata.dataset import DataSet
 from seqdata.normalizers import NormalizerStandardize
-from seqnet.conf.enums import GradientNormalization
+from seqnet.conf.enums import GradientNormalization, UpdateRule
 from seqnet.conf.layers import (
     LSTM,
     DenseLayer,
@@ -51,10 +51,9 @@ BETA_ZIP = CHAR_BETA / "Model_RANDOM_INIT_UNTRAINED.zip"
 # Every model file among the fixtures, and why the ones that do not load are refused.
 REFUSED = {
     CUSTOM_100A: "unknown layer class 'CustomLayer'",
-    CSV1_BETA / "Model_RANDOM_INIT_UNTRAINED.zip": "GlobalPoolingLayer",
     DL4J / "071" / "071_ModelSerializer_Regression_CNN_1.zip": "convolutionMode: 'Same'",
 }
-LOADS = sorted(LINSPACE) + [CHAR_100A, BETA_ZIP]
+LOADS = sorted(LINSPACE) + [CHAR_100A, BETA_ZIP, CSV1_BETA / "Model_RANDOM_INIT_UNTRAINED.zip"]
 
 
 def _restore(path, **kwargs):
@@ -112,10 +111,28 @@ def test_dropped_training_settings_warn_once():
     assert len(record) == 1
 
 
-def test_load_updater_is_refused_until_the_legacy_update_rule_exists():
-    with pytest.raises(SeqNetError, match="legacy update rule") as info:
-        _restore(LSTM_071, load_updater=True)
-    assert not isinstance(info.value, ModelFileError)
+@pytest.mark.parametrize("path", [LSTM_071,
+                                  DL4J / "080" / "080_ModelSerializer_Regression_MLP_1.zip"],
+                         ids=lambda p: p.name)
+def test_the_updater_state_loads_into_the_legacy_updaters_and_writes_back_exactly(path, tmp_path):
+    net = _restore(path, load_updater=True)
+    assert net.conf.update_rule == UpdateRule.DL4J_LEGACY
+    original = read_updater_state(path)
+    assert net.solver.parameter_states()             # the state arrived, per parameter
+    write_multi_layer_network(net, tmp_path / "m.zip")
+    written = read_updater_state(tmp_path / "m.zip")
+    assert written.keys() == original.keys()
+    for key, arrays in original.items():
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(written[key][name], array, err_msg=f"{key}.{name}")
+
+
+def test_a_standard_rule_network_refuses_dl4j_updater_state(tmp_path):
+    net = _restore(LSTM_071)
+    net.conf.update_rule = UpdateRule.STANDARD
+    net.iteration_count = 1
+    with pytest.raises(SeqNetError, match="save_updater=False"):
+        write_multi_layer_network(net, tmp_path / "n.zip")
 
 
 @pytest.mark.parametrize("path", LOADS, ids=lambda p: p.name)
@@ -240,8 +257,6 @@ def test_counters_and_the_normaliser_travel(tmp_path):
     back = restore_multi_layer_network(tmp_path / "m.zip")
     assert (back.iteration_count, back.epoch_count) == (12, 3)
     np.testing.assert_allclose(back.normalizer.mean, norm.mean, rtol=1e-6)
-    with pytest.raises(SeqNetError, match="save_updater=False"):
-        write_multi_layer_network(net, tmp_path / "n.zip")
 
 
 def test_java_serialised_entries_are_refused_by_name():
