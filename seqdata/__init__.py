@@ -31,6 +31,7 @@ from seqdata.normalizers import (
     NormalizerStandardize,
     normalizer_from_dict,
 )
+from seqdata.preprocessors import CompositeDataSetPreProcessor, LabelLastTimeStepPreProcessor
 from seqdata.readers.base import (
     CollectionSequenceRecordReader,
     RaggedBatch,
@@ -47,12 +48,14 @@ __all__ = [
     "AlignmentMode",
     "CSVSequenceRecordReader",
     "CollectionSequenceRecordReader",
+    "CompositeDataSetPreProcessor",
     "DataSet",
     "DataSetPreProcessor",
     "ExampleMetaData",
     "FileSplit",
     "InputSplit",
     "LabelError",
+    "LabelLastTimeStepPreProcessor",
     "ListSplit",
     "MissingFilesError",
     "NormalizerMinMaxScaler",

@@ -217,27 +217,68 @@ def sample(model: str, prime: str, length: int, num_samples: int, temperature: f
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), default=None,
               help="Write the network as an ONNX model (opset 17) to this file.")
+@click.option("--dl4j", "dl4j_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the network as a DL4J 1.0.0-beta ModelSerializer zip to this file.")
 @click.option("--with-mask", is_flag=True,
-              help="Add the input features_mask [N, T] (1 = real step), for padded batches.")
+              help="ONNX: add the input features_mask [N, T] (1 = real step), for padded "
+                   "batches.")
 @click.option("--stateful", is_flag=True,
-              help="Add state_{i}_prevAct/prevMem inputs and *_out outputs per recurrent "
+              help="ONNX: add state_{i}_prevAct/prevMem inputs and *_out outputs per recurrent "
                    "layer i, for streaming as rnn_time_step does.")
 @_errors_as_exit_1
-def export(model: str, onnx_path: str | None, with_mask: bool, stateful: bool) -> None:
+def export(model: str, onnx_path: str | None, dl4j_path: str | None, with_mask: bool,
+           stateful: bool) -> None:
     """Export a saved model for other runtimes.
 
-    MODEL is a zip written by seqnet train or MultiLayerNetwork.save. With --onnx OUT.onnx
-    the network (not its normaliser: apply that to the features first) is written as ONNX,
-    with input "features" [N, C, T] and output "output".
+    MODEL is a zip written by seqnet train or MultiLayerNetwork.save (or a DL4J zip). With
+    --onnx OUT.onnx the network (not its normaliser: apply that to the features first) is
+    written as ONNX, with input "features" [N, C, T] and output "output". With --dl4j OUT.zip
+    it is written as DL4J's ModelSerializer zip (configuration, parameters, normaliser, and the
+    updater state where it is DL4J's).
     """
-    from seqnet.network import MultiLayerNetwork
-    from seqnet.onnx import export_onnx
+    from seqnet.workflow.model_io import load_network
 
-    if onnx_path is None:
-        raise click.UsageError("give an output format: --onnx OUT.onnx")
-    net = MultiLayerNetwork.load(model)
-    export_onnx(net, onnx_path, with_mask=with_mask, stateful=stateful)
-    click.echo(f"wrote {onnx_path}")
-    if getattr(net, "normalizer", None) is not None:
-        click.echo("note: the model's normaliser is not part of the ONNX graph; normalise the "
-                   "features before feeding them")
+    if onnx_path is None and dl4j_path is None:
+        raise click.UsageError("give an output format: --onnx OUT.onnx or --dl4j OUT.zip")
+    net = load_network(model)
+    if dl4j_path is not None:
+        from seqnet.conf.enums import UpdateRule
+        from seqnet.dl4j import write_multi_layer_network
+
+        # A network trained by the standard rule has torch's updater state, not DL4J's.
+        trained_standard = (net.iteration_count > 0
+                            and net.conf.update_rule != UpdateRule.DL4J_LEGACY)
+        write_multi_layer_network(net, dl4j_path, save_updater=not trained_standard)
+        click.echo(f"wrote {dl4j_path}"
+                   + (" (without updater state: the network trains by the standard rule)"
+                      if trained_standard else ""))
+    if onnx_path is not None:
+        from seqnet.onnx import export_onnx
+
+        export_onnx(net, onnx_path, with_mask=with_mask, stateful=stateful)
+        click.echo(f"wrote {onnx_path}")
+        if getattr(net, "normalizer", None) is not None:
+            click.echo("note: the model's normaliser is not part of the ONNX graph; normalise "
+                       "the features before feeding them")
+
+
+@main.command("import-dl4j")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
+              help="Where to write the seqnet model zip.")
+@click.option("--no-updater", is_flag=True,
+              help="Leave DL4J's updater state out (training then starts the updaters anew).")
+@_errors_as_exit_1
+def import_dl4j(model: str, out: str, no_updater: bool) -> None:
+    """Convert a DL4J ModelSerializer zip (DL4J 0.5.0 to 1.0.0-beta) into a seqnet model.
+
+    The network keeps DL4J's configuration, parameters, counters, normaliser and (unless
+    --no-updater) updater state, and trains on by DL4J's own update rule
+    (UpdateRule.DL4J_LEGACY), so training continues with DL4J's numbers.
+    """
+    from seqnet.dl4j import restore_multi_layer_network
+
+    net = restore_multi_layer_network(model, load_updater=not no_updater)
+    net.save(out)
+    click.echo(f"wrote {out}: {len(net.conf.layers)} layers, {net.num_params()} parameters, "
+               f"iteration {net.iteration_count}, update rule {net.conf.update_rule.value}")

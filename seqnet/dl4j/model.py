@@ -161,9 +161,6 @@ def restore_multi_layer_network(path: str | os.PathLike[str] | bytes,
     ------
     ModelFileError: the file is malformed, unsafe, or uses what seqnet cannot represent
         exactly (the message names the class, setting or entry).
-    SeqNetError: ``load_updater=True`` for a file seqnet wrote from a network trained by
-        ``UpdateRule.STANDARD`` (whose updater state is torch's).
-
     A DL4J-written file trains by ``UpdateRule.DL4J_LEGACY`` (DL4J <= 1.0.0-beta3's rule), and
     with ``load_updater=True`` its ``updaterState.bin`` becomes the updaters' state, so that
     ``fit`` continues exactly where DL4J stopped.
@@ -173,12 +170,10 @@ def restore_multi_layer_network(path: str | os.PathLike[str] | bytes,
         conf = imported.conf
         flat = _coefficients(archive, conf)
         state = None
-        if load_updater and UPDATER_STATE in archive:
-            if conf.update_rule != UpdateRule.DL4J_LEGACY:
-                raise SeqNetError(
-                    f"load_updater=True: this file's network trains by "
-                    f"UpdateRule.{conf.update_rule.value}, whose updater state is torch's, not "
-                    f"DL4J's; load it with load_updater=False")
+        # A file seqnet wrote for a STANDARD-rule network holds only ND4J's initial state (the
+        # writer refuses a trained one), which torch's optimisers start from anyway.
+        if load_updater and UPDATER_STATE in archive and \
+                conf.update_rule == UpdateRule.DL4J_LEGACY:
             state = _updater_state(archive, imported)
         normalizer = None
         if NORMALIZER_ENTRY in archive:

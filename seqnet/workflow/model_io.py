@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,33 @@ def save_model(net: Any, path: str | os.PathLike, normalizer: Any = None,
     os.replace(tmp, path)
 
 
-def load_model(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
-    """The network and its extras: ``{"normalizer": ..., "vocabulary": ...}`` (``None`` when
-    the model has none)."""
+def is_dl4j_model(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a DL4J ``ModelSerializer`` zip (parameters in ``coefficients.bin``)
+    rather than a seqnet one (``parameters.npz``); only the zip's directory is read."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return "parameters.npz" not in names and bool(
+        names & {"coefficients.bin", "noParams.marker"})
+
+
+def load_network(path: str | os.PathLike, load_updater: bool = True) -> Any:
+    """A network from a seqnet zip or, recognised by its entries, a DL4J zip
+    (:func:`seqnet.dl4j.restore_multi_layer_network`, trained on by DL4J's legacy rule)."""
+    from seqnet.dl4j import restore_multi_layer_network
     from seqnet.network import MultiLayerNetwork
 
-    net = MultiLayerNetwork.load(path)
+    if is_dl4j_model(path):
+        return restore_multi_layer_network(path, load_updater=load_updater)
+    return MultiLayerNetwork.load(path, load_updater=load_updater)
+
+
+def load_model(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+    """The network (a seqnet or a DL4J zip) and its extras: ``{"normalizer": ...,
+    "vocabulary": ...}`` (``None`` when the model has none)."""
+    net = load_network(path)
     vocabulary = None
     side = vocabulary_path(path)
     if side.exists():

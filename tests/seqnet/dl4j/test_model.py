@@ -41,6 +41,7 @@ from tests.seqnet.dl4j._files import (
     CHAR_INPUT_100A,
     CHAR_OUTPUT_100A,
     CSV1_BETA,
+    CSV2_BETA,
     CUSTOM_100A,
     DL4J,
     LINSPACE,
@@ -53,7 +54,8 @@ REFUSED = {
     CUSTOM_100A: "unknown layer class 'CustomLayer'",
     DL4J / "071" / "071_ModelSerializer_Regression_CNN_1.zip": "convolutionMode: 'Same'",
 }
-LOADS = sorted(LINSPACE) + [CHAR_100A, BETA_ZIP, CSV1_BETA / "Model_RANDOM_INIT_UNTRAINED.zip"]
+LOADS = sorted(LINSPACE) + [CHAR_100A, BETA_ZIP] + [
+    folder / "Model_RANDOM_INIT_UNTRAINED.zip" for folder in (CSV1_BETA, CSV2_BETA)]
 
 
 def _restore(path, **kwargs):
