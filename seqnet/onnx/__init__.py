@@ -14,7 +14,13 @@ Every layer family has its converter module (:mod:`~seqnet.onnx.recurrent`,
 with :func:`~seqnet.onnx.registry.register`; a new layer needs one such module imported here.
 """
 
-from seqnet.onnx import convolution, dense, preprocessors, recurrent  # noqa: F401  (register)
+from seqnet.onnx import (  # noqa: F401  (each module registers its converters)
+    convolution,
+    dense,
+    pooling,
+    preprocessors,
+    recurrent,
+)
 from seqnet.onnx.export import OPSET, export_onnx, to_onnx
 from seqnet.onnx.registry import UnsupportedError, register
 

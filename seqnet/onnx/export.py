@@ -14,7 +14,7 @@ from typing import Any
 import onnx
 from onnx import helper
 
-from seqnet.conf.layers import GravesBidirectionalLSTM
+from seqnet.conf.multilayer import needs_whole_sequences
 from seqnet.errors import SeqNetError, StateError
 from seqnet.onnx.graph import ExportContext, GraphBuilder, Value, tensor_info
 from seqnet.onnx.preprocessors import adapt
@@ -33,11 +33,11 @@ def to_onnx(net: Any, *, with_mask: bool = False, stateful: bool = False) -> onn
     layers = conf.layers
     recurrent = [i for i, layer in enumerate(layers) if layer.recurrent]
     if stateful:
-        bidirectional = [i for i in recurrent
-                         if isinstance(layers[i].underlying(), GravesBidirectionalLSTM)]
-        if bidirectional:
-            raise StateError(f"export_onnx(stateful=True): layer {bidirectional[0]} is a "
-                             f"GravesBidirectionalLSTM, which needs the whole sequence")
+        whole = [(i, name) for i, layer in enumerate(layers)
+                 if (name := needs_whole_sequences(layer))]
+        if whole:
+            raise StateError(f"export_onnx(stateful=True): layer {whole[0][0]} is a "
+                             f"{whole[0][1]}, which needs the whole sequence")
     g = GraphBuilder()
     inputs = []
     features_shape, x = _features(g, net)

@@ -1,4 +1,5 @@
-"""Recurrent layers: GravesLSTM, LSTM, GravesBidirectionalLSTM and the LastTimeStep wrapper.
+"""Recurrent layers: GravesLSTM, LSTM, GravesBidirectionalLSTM, and the LastTimeStep and
+Bidirectional wrappers.
 
 # NOTE [ How recurrent layers export ]
 # Without a features mask, a layer whose activations ONNX's LSTM knows becomes one LSTM node
@@ -30,9 +31,17 @@ import dataclasses
 import numpy as np
 from onnx import helper
 
-from seqnet.conf.layers import LSTM, BaseLSTM, GravesBidirectionalLSTM, GravesLSTM, LastTimeStep
+from seqnet.conf.enums import BidirectionalMode
+from seqnet.conf.layers import (
+    LSTM,
+    BaseLSTM,
+    Bidirectional,
+    GravesBidirectionalLSTM,
+    GravesLSTM,
+    LastTimeStep,
+)
 from seqnet.onnx.activations import apply_activation, lstm_activation
-from seqnet.onnx.graph import FLOAT, ExportContext, Value, tensor_info
+from seqnet.onnx.graph import FLOAT, ExportContext, GraphBuilder, Value, tensor_info
 from seqnet.onnx.registry import converter_for, register
 
 
@@ -47,11 +56,12 @@ class _Weights:
     peep: np.ndarray | None
 
 
-def _weights(params: dict[str, np.ndarray], suffix: str = "") -> _Weights:
-    rw = params["RW" + suffix]
+def _weights(params: dict[str, np.ndarray], suffix: str = "", prefix: str = "") -> _Weights:
+    rw = params[prefix + "RW" + suffix]
     hid = rw.shape[0]
     peep = rw[:, 4 * hid:].T if rw.shape[1] > 4 * hid else None
-    return _Weights(params["W" + suffix], rw[:, :4 * hid], params["b" + suffix].reshape(-1), peep)
+    return _Weights(params[prefix + "W" + suffix], rw[:, :4 * hid],
+                    params[prefix + "b" + suffix].reshape(-1), peep)
 
 
 def _onnx_gates(m: np.ndarray) -> np.ndarray:
@@ -81,6 +91,18 @@ def convert_graves_bidirectional_lstm(ctx: ExportContext, index: int,
     return _recurrent(ctx, index, layer, x, [_weights(params, "F"), _weights(params, "B")])
 
 
+@register(Bidirectional)
+def convert_bidirectional(ctx: ExportContext, index: int, layer: Bidirectional,
+                          x: Value) -> Value:
+    """The wrapped LSTM / GravesLSTM forwards and over reversed time (one bidirectional LSTM
+    node, or a forward and a reversed Scan with a mask), combined by the layer's mode."""
+    params = ctx.layer_params(index)
+    inner = layer.underlying()
+    assert isinstance(inner, BaseLSTM)
+    return _recurrent(ctx, index, inner, x, [_weights(params, prefix="f"),
+                                             _weights(params, prefix="b")], layer.mode)
+
+
 @register(LastTimeStep)
 def convert_last_time_step(ctx: ExportContext, index: int, layer: LastTimeStep,
                            x: Value) -> Value:
@@ -104,27 +126,44 @@ def convert_last_time_step(ctx: ExportContext, index: int, layer: LastTimeStep,
 
 
 def _recurrent(ctx: ExportContext, index: int, layer: BaseLSTM, x: Value,
-               directions: list[_Weights]) -> Value:
-    """A recurrent layer as one LSTM node or as Scans (NOTE [ How recurrent layers export ])."""
+               directions: list[_Weights],
+               mode: BidirectionalMode = BidirectionalMode.ADD) -> Value:
+    """A recurrent layer as one LSTM node or as Scans (NOTE [ How recurrent layers export ]);
+    two directions are combined by ``mode`` (GravesBidirectionalLSTM adds them)."""
     state = ctx.states.get(index)
     names = (lstm_activation(layer.gate_activation), lstm_activation(layer.activation))
+    g = ctx.graph
     if ctx.mask is None and None not in names:
-        y, final = _lstm_node(ctx, x, directions, layer, state)
+        y, final = _lstm_node(ctx, x, directions, layer, state, mode)
     else:
         runs = [_scan(ctx, x, weights, layer, state if k == 0 else None, reverse=k == 1)
                 for k, weights in enumerate(directions)]
         y, final = runs[0]
         if len(runs) == 2:
-            y = ctx.graph.op("Add", [y, runs[1][0]], hint="bidirectional_sum")
+            y = _combine(g, [y, runs[1][0]], mode)
     if state is not None:
         assert final is not None
         ctx.final_states[index] = final
     hid = directions[0].rw.shape[0]
-    return Value(y, "rnn", (x.shape[0], x.shape[1], hid))
+    width = hid * 2 if len(directions) == 2 and mode == BidirectionalMode.CONCAT else hid
+    return Value(y, "rnn", (x.shape[0], x.shape[1], width))
+
+
+def _combine(g: GraphBuilder, ys: list[str], mode: BidirectionalMode) -> str:
+    """Two directions' ``[T, N, H]`` outputs as seqnet combines them."""
+    if mode == BidirectionalMode.CONCAT:
+        return g.op("Concat", ys, axis=-1, hint="bidirectional_concat")
+    if mode == BidirectionalMode.MUL:
+        return g.op("Mul", ys, hint="bidirectional_mul")
+    total = g.op("Add", ys, hint="bidirectional_sum")
+    if mode == BidirectionalMode.AVERAGE:
+        return g.op("Mul", [total, g.scalar(0.5, "half")], hint="bidirectional_average")
+    return total
 
 
 def _lstm_node(ctx: ExportContext, x: Value, directions: list[_Weights], layer: BaseLSTM,
-               state: tuple[str, str] | None) -> tuple[str, tuple[str, str] | None]:
+               state: tuple[str, str] | None,
+               mode: BidirectionalMode) -> tuple[str, tuple[str, str] | None]:
     """One LSTM node; the final (h, c) only when ``state`` is given (stateful export)."""
     g = ctx.graph
     hid = directions[0].rw.shape[0]
@@ -161,9 +200,12 @@ def _lstm_node(ctx: ExportContext, x: Value, directions: list[_Weights], layer: 
     direction_axis = g.int64s([1], "axes")
     if len(directions) == 1:
         out = g.op("Squeeze", [outputs[0], direction_axis])
-    else:
+    elif mode == BidirectionalMode.ADD:
         out = g.op("ReduceSum", [outputs[0], direction_axis], keepdims=0,
                    hint="bidirectional_sum")
+    else:         # Y is [T, 2, N, H]: the forward and backward outputs
+        halves = g.op("Split", [outputs[0]], outputs=2, axis=1)
+        out = _combine(g, [g.op("Squeeze", [h, direction_axis]) for h in halves], mode)
     if state is None:
         return out, None
     zero_axis = g.int64s([0], "axes")

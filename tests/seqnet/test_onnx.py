@@ -18,12 +18,14 @@ from seqdata.normalizers import NormalizerStandardize  # noqa: E402
 from seqdata.readers.csv import CSVSequenceRecordReader  # noqa: E402
 from seqdata.splits import NumberedFileInputSplit  # noqa: E402
 from seqnet.cli import main  # noqa: E402
-from seqnet.conf.enums import Activation, PoolingType  # noqa: E402
+from seqnet.conf.enums import Activation, BidirectionalMode, PoolingType  # noqa: E402
 from seqnet.conf.input_type import InputType  # noqa: E402
 from seqnet.conf.layers import (  # noqa: E402
     LSTM,
+    Bidirectional,
     ConvolutionLayer,
     DenseLayer,
+    GlobalPoolingLayer,
     GravesBidirectionalLSTM,
     GravesLSTM,
     LastTimeStep,
@@ -105,6 +107,17 @@ def _nets() -> dict[str, Any]:
                                        gate_activation="hardsigmoid"),
                             GravesBidirectionalLSTM(n_out=4),
                             RnnOutputLayer(n_out=3, activation="sigmoid", loss="XENT")],
+        **{f"pool_{kind.value.lower()}": (
+            lambda kind=kind: [LSTM(n_in=C_IN, n_out=6),
+                               GlobalPoolingLayer(pooling_type=kind, pnorm=3),
+                               OutputLayer(n_out=3)]) for kind in PoolingType},
+        **{f"wrapper_{mode.value.lower()}": (
+            lambda mode=mode: [Bidirectional(GravesLSTM(n_in=C_IN, n_out=5), mode=mode),
+                               RnnOutputLayer(n_out=3)]) for mode in BidirectionalMode},
+        "wrapper_lstm_pooled": lambda: [Bidirectional(LSTM(n_in=C_IN, n_out=4)),
+                                        GlobalPoolingLayer(pooling_type=PoolingType.AVG),
+                                        DenseLayer(n_out=5, activation="relu"),
+                                        OutputLayer(n_out=3)],
         "stacked_uni": lambda: [GravesLSTM(n_in=C_IN, n_out=7), LSTM(n_out=5),
                                 GravesLSTM(n_out=6, activation="hardtanh"),
                                 RnnOutputLayer(n_out=3)],
@@ -180,7 +193,8 @@ def test_masked_batches_equal_net_output_at_every_step(name, align_end):
             np.testing.assert_allclose(y[n:n + 1, :, real], alone, rtol=0, atol=ATOL)
 
 
-@pytest.mark.parametrize("name", ["graves", "lstm", "bidirectional", "last_time_step"])
+@pytest.mark.parametrize("name", ["graves", "lstm", "bidirectional", "last_time_step",
+                                  "pool_max", "pool_avg", "wrapper_concat"])
 def test_a_mask_with_holes_and_padding_on_both_sides_is_exact_too(name):
     net = _net(name)
     rng = np.random.default_rng(3)
@@ -400,6 +414,16 @@ def test_stateful_with_mask_carries_state_as_rnn_time_step_does():
 def test_stateful_export_refuses_a_bidirectional_layer():
     with pytest.raises(StateError, match="layer 0 is a GravesBidirectionalLSTM"):
         to_onnx(_net("bidirectional"), stateful=True)
+    with pytest.raises(StateError, match="layer 0 is a Bidirectional"):
+        to_onnx(_net("wrapper_add"), stateful=True)
+    with pytest.raises(StateError, match="layer 1 is a GlobalPoolingLayer"):
+        to_onnx(_net("pool_sum"), stateful=True)
+
+
+def test_the_bidirectional_wrapper_is_one_lstm_node_without_a_mask():
+    for mode in ("concat", "add", "mul", "average"):
+        ops = op_types(to_onnx(_net(f"wrapper_{mode}")))
+        assert ops.count("LSTM") == 1 and "Scan" not in ops
 
 
 # ---------------------------------------------------------------------- registry and errors
