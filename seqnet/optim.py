@@ -65,6 +65,19 @@ class LegacySgd(LegacyOptimizer):
         return grad * group["lr"]
 
 
+def _moments(grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adam's and Nadam's moving averages ``M`` (of G) and ``V`` (of G^2), updated in place."""
+    b1, b2 = group["beta1"], group["beta2"]
+    if not state:
+        state["M"] = torch.zeros_like(grad)
+        state["V"] = torch.zeros_like(grad)
+    m, v = state["M"], state["V"]
+    m.mul_(b1).add_(grad, alpha=1 - b1)
+    v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    return m, v
+
+
 class LegacyAdam(LegacyOptimizer):
     """ND4J's AdamUpdater: ``m = b1 m + (1-b1) G``, ``v = b2 v + (1-b2) G^2``,
     ``u = lr sqrt(1-b2^t) / (1-b1^t) * m / (sqrt(v) + eps)`` with ``t = iteration + 1``."""
@@ -76,12 +89,7 @@ class LegacyAdam(LegacyOptimizer):
     def update(self, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
                iteration: int) -> torch.Tensor:
         b1, b2 = group["beta1"], group["beta2"]
-        if not state:
-            state["M"] = torch.zeros_like(grad)
-            state["V"] = torch.zeros_like(grad)
-        m, v = state["M"], state["V"]
-        m.mul_(b1).add_(grad, alpha=1 - b1)
-        v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        m, v = _moments(grad, state, group)
         t = iteration + 1
         alpha = group["lr"] * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
         return alpha * m / (v.sqrt() + group["eps"])
@@ -97,14 +105,9 @@ class LegacyNadam(LegacyOptimizer):
 
     def update(self, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
                iteration: int) -> torch.Tensor:
-        b1, b2 = group["beta1"], group["beta2"]
-        if not state:
-            state["M"] = torch.zeros_like(grad)
-            state["V"] = torch.zeros_like(grad)
-        m, v = state["M"], state["V"]
+        b1 = group["beta1"]
+        m, v = _moments(grad, state, group)
         first = grad * (1 - b1)
-        m.mul_(b1).add_(first)
-        v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
         correction = 1 - b1 ** (iteration + 1)
         alpha = (m * b1 / correction + first / correction) * group["lr"]
         return alpha / (v.sqrt() + group["eps"])
