@@ -15,7 +15,9 @@ from seqdata.normalizers import NormalizerStandardize
 from seqnet.conf.enums import GradientNormalization, UpdateRule
 from seqnet.conf.layers import (
     LSTM,
+    Bidirectional,
     DenseLayer,
+    GlobalPoolingLayer,
     GravesBidirectionalLSTM,
     GravesLSTM,
     LastTimeStep,
@@ -208,16 +210,20 @@ def _nets() -> list[MultiLayerConfiguration]:
                                                                 activation="sigmoid")],
             updater=AdaGrad(0.05), backprop_type="TRUNCATED_BPTT", tbptt_forward_length=7,
             tbptt_backward_length=5, data_type="float64", seed=3),
+        MultiLayerConfiguration(
+            layers=[Bidirectional(GravesLSTM(n_in=2, n_out=3), mode="MUL"),
+                    GlobalPoolingLayer(pooling_type="PNORM", pnorm=3), OutputLayer(n_out=2)],
+            updater=RmsProp(0.01), l2=0.01, update_rule="DL4J_LEGACY", seed=5),
     ]
 
 
-@pytest.mark.parametrize("index", range(3))
+@pytest.mark.parametrize("index", range(4))
 def test_seqnet_networks_round_trip_exactly(index, tmp_path):
     net = MultiLayerNetwork(_nets()[index])
     net.init()
     write_multi_layer_network(net, tmp_path / "m.zip")
     back = restore_multi_layer_network(tmp_path / "m.zip")
-    assert back.conf == net.conf
+    assert back.conf == net.conf          # the update rule included
     for key, value in net.param_table().items():
         np.testing.assert_array_equal(back.param_table()[key], value)
     x = np.random.default_rng(0).normal(size=(2, net.conf.layers[0].underlying().n_in, 6))
@@ -319,3 +325,29 @@ def test_legacy_two_state_updater_layouts_are_refused_not_guessed():
                     "updaterState.bin": state})
     with pytest.raises(ModelFileError, match="Adam state layout of DL4J < 0.9"):
         read_updater_state(hostile)
+
+
+@pytest.mark.parametrize("updater", [Adam(0.01), RmsProp(0.01), Nesterovs(0.05, momentum=0.9),
+                                     AdaGrad(0.05)], ids=lambda u: type(u).__name__)
+def test_legacy_training_continues_identically_after_a_dl4j_round_trip(updater, tmp_path):
+    rng = np.random.default_rng(8)
+    conf = MultiLayerConfiguration(
+        layers=[Bidirectional(LSTM(n_in=2, n_out=3)), GlobalPoolingLayer(pooling_type="AVG"),
+                OutputLayer(n_out=2)], updater=updater, l1=1e-3, l2=1e-3, seed=2,
+        update_rule="DL4J_LEGACY")
+    batches = [DataSet(rng.normal(size=(4, 2, 5)).astype(np.float32),
+                       np.eye(2, dtype=np.float32)[rng.integers(0, 2, size=4)])
+               for _ in range(4)]
+    net = MultiLayerNetwork(conf)
+    net.init()
+    for ds in batches[:2]:
+        net.fit(ds)
+    write_multi_layer_network(net, tmp_path / "m.zip")
+    back = restore_multi_layer_network(tmp_path / "m.zip", load_updater=True)
+    assert back.iteration_count == 2
+    for ds in batches[2:]:
+        net.fit(ds)
+        back.fit(ds)
+        assert back.score() == net.score()
+    for key, value in net.param_table().items():
+        np.testing.assert_array_equal(back.param_table()[key], value, err_msg=key)
