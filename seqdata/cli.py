@@ -77,8 +77,8 @@ def _corpus_paths(features: str, labels: str | None, range_: tuple[int, int] | N
 
 @main.command(context_settings=_CONTEXT)
 @_corpus_options
-@click.option("--label-skip-lines", type=click.IntRange(min=0), default=None,
-              help="Header lines of label files.  [default: --skip-lines]")
+@click.option("--label-skip-lines", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Header lines to skip at the top of every label file.")
 @click.option("--delimiter", default=",", show_default=True,
               help="One character is literal; longer is a regular expression.")
 @click.option("--out", required=True, type=click.Path(), help="The store directory to write.")
@@ -88,7 +88,7 @@ def _corpus_paths(features: str, labels: str | None, range_: tuple[int, int] | N
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise",
               show_default=True, help="Stop at a bad file, or skip it and list it in the manifest.")
 def convert(features: str, labels: str | None, range_: tuple[int, int] | None, skip_lines: int,
-            label_skip_lines: int | None, delimiter: str, out: str, overwrite: bool,
+            label_skip_lines: int, delimiter: str, out: str, overwrite: bool,
             workers: int | None, on_error: str) -> None:
     """Convert a corpus into a packed Parquet store at --out."""
     feature_paths, label_paths = _corpus_paths(features, labels, range_)

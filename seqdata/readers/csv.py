@@ -39,7 +39,7 @@ from seqdata.readers.base import Indices, RaggedBatch, SequenceRecord
 from seqdata.readers.files import FileSequenceRecordReader
 from seqdata.splits import ListSplit
 
-__all__ = ["CSVSequenceRecordReader", "read_csv_batch"]
+__all__ = ["CSVSequenceRecordReader", "header_fields", "parse_csv_bytes", "read_csv_batch"]
 
 _BOM = b"\xef\xbb\xbf"
 # What a number looks like, exactly: pyarrow's float parser accepts the same spellings (the
@@ -50,6 +50,9 @@ _NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _MIN_BLOCK_SIZE = 1 << 16
 _MAX_BLOCK_SIZE = 1 << 30
 _WHITESPACE_RUNS = r"\s+"
+# Text on a file's first line is most often a header read as data.
+_HEADER_HINT = ("; a header line? skip it: use --skip-lines 1 (--label-skip-lines 1 for "
+                "label files; skip_num_lines=1 in Python, skip_lines = 1 in a run file)")
 # Around fields of a regex dialect: what bytes.split() and pandas' whitespace separator skip.
 _ASCII_WHITESPACE = " \t\r\x0b\x0c"
 
@@ -167,17 +170,65 @@ class CSVSequenceRecordReader(FileSequenceRecordReader):
         if not files:
             raise SeqDataError("cannot load zero sequences: indices is empty")
         sources = [location for location, _ in files]
-        raw = read_all(files)
-        bodies = [_data_body(data, self.skip_num_lines, self._dialect) for data in raw]
-        present = [body for body in bodies if body is not None]
-        if len(present) == len(bodies):
-            parsed = _parse_bulk(present, self._dialect)
-            if parsed is not None:
-                values, lengths = parsed
-                return sources, [values], lengths
-        arrays = [_parse_precise(data, location, self.skip_num_lines, self._dialect)
-                  for data, location in zip(raw, sources)]
-        return sources, arrays, [len(a) for a in arrays]
+        blocks, lengths = _parse_files(read_all(files), sources, self.skip_num_lines,
+                                       self._dialect)
+        return sources, blocks, lengths
+
+
+def _parse_files(raw: Sequence[bytes], sources: Sequence[str], skip: int, dialect: _Dialect
+                 ) -> tuple[list[np.ndarray], list[int]]:
+    """Parse files' bytes: one block for all (bulk parse) or one per file (precise parse)."""
+    bodies = [_data_body(data, skip, dialect) for data in raw]
+    present = [body for body in bodies if body is not None]
+    if len(present) == len(bodies):
+        parsed = _parse_bulk(present, dialect)
+        if parsed is not None:
+            values, lengths = parsed
+            return [values], lengths
+    arrays = [_parse_precise(data, location, skip, dialect)
+              for data, location in zip(raw, sources)]
+    return arrays, [len(a) for a in arrays]
+
+
+def parse_csv_bytes(raw: Sequence[bytes], sources: Sequence[str], skip_num_lines: int = 0,
+                    delimiter: str = ",") -> RaggedBatch:
+    """Parse files already read (``raw[i]`` is the content of ``sources[i]``) into one ragged
+    batch, exactly as :func:`read_csv_batch` would read them: what conversion uses so that the
+    bytes it hashes are the bytes it parses.
+
+    >>> parse_csv_bytes([b"x\\n1,2\\n", b"x\\n3,4\\n5,6\\n"], ["a", "b"], 1).lengths.tolist()
+    [1, 2]
+    """
+    reader = CSVSequenceRecordReader(skip_num_lines=skip_num_lines, delimiter=delimiter)
+    if not raw:
+        raise SeqDataError("cannot load zero sequences: no files given")
+    blocks, lengths = _parse_files(raw, sources, skip_num_lines, reader._dialect)
+    for block, source in zip(blocks, sources):
+        if block.shape[1] != blocks[0].shape[1]:
+            raise ParseError(f"expected {blocks[0].shape[1]} columns (as in {sources[0]}), "
+                             f"found {block.shape[1]}; all files of one reader must have the "
+                             "same number of columns", source, skip_num_lines + 1, None)
+    return RaggedBatch(values=np.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0],
+                       lengths=np.array(lengths, dtype=np.int64), sources=list(sources),
+                       first_lines=np.full(len(sources), skip_num_lines + 1, dtype=np.int64))
+
+
+def header_fields(data: bytes, skip_num_lines: int, delimiter: str = ",") -> list[str] | None:
+    """The fields of the last skipped line (a header), or ``None`` without skipped lines.
+
+    >>> header_fields(b"time, x\\n0,1\\n", 1)
+    ['time', 'x']
+    """
+    if skip_num_lines < 1:
+        return None
+    dialect = _make_dialect(delimiter)
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    lines = data.split(b"\n", skip_num_lines)
+    if len(lines) < skip_num_lines:
+        return None
+    line = lines[skip_num_lines - 1].decode("utf-8", "replace").strip(dialect.whitespace)
+    return [f.strip(dialect.whitespace) for f in dialect.split(line)]
 
 
 def read_csv_batch(paths: Sequence[str], skip_num_lines: int = 0,
@@ -329,7 +380,8 @@ def _parse_precise(data: bytes, path: str, skip: int, dialect: _Dialect) -> np.n
             width, width_line = len(fields), line_no
         for j, field in enumerate(fields[:width]):
             if not _NUMBER.fullmatch(field):
-                raise ParseError(_bad_field(field, dialect), path, line_no, j + 1)
+                hint = _HEADER_HINT if line_no == 1 and field and not rows else ""
+                raise ParseError(_bad_field(field, dialect) + hint, path, line_no, j + 1)
         if len(fields) != width:
             trailing = " (the last one empty: a trailing delimiter?)" \
                 if len(fields) > width and not fields[-1] else ""

@@ -135,7 +135,7 @@ def test_skip_policy_through_the_cli(corpus):
                  "--on-error", "skip")
     assert result.exit_code == 0, result.output
     assert "wrote 5 sequences" in result.stdout and "skipped 1" in result.stdout
-    skipped = json.loads((tmp / "s" / "manifest.json").read_text())["skipped"]
+    skipped = json.loads((tmp / "s" / "_manifest.json").read_text())["skipped"]
     assert [(s["id"], s["path"]) for s in skipped] == [(3, fpat % 3)]
     assert "ragged row" in skipped[0]["reason"]
 

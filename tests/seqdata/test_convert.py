@@ -166,7 +166,7 @@ def test_stale_temporary_directory_is_removed(tmp_path):
     (stale / "data").mkdir(parents=True)
     convert(write_texts(tmp_path / "f", ["1\n"]), tmp_path / "store", progress=False)
     assert sorted(os.listdir(tmp_path)) == ["f", "store"]
-    manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "store" / "_manifest.json").read_text())
     assert manifest["num_sequences"] == 1
 
 
@@ -187,17 +187,27 @@ def test_unusable_output_paths_raise_store_errors(tmp_path):
         export(store, tmp_path / "dy")
 
 
-def test_file_removed_after_parsing_is_a_seqdata_error(tmp_path, monkeypatch):
+def test_each_file_is_read_once_and_its_checksum_describes_the_values(tmp_path, monkeypatch):
+    """The checksum and the values come from one read: a file rewritten right after it was
+    read leaves a store whose checksum matches the values it holds."""
+    import hashlib
+
     paths = write_texts(tmp_path / "f", ["1,2\n", "3,4\n"])
-    parse = convert_module.read_csv_batch
+    read_all = convert_module.read_all
+    reads: list[str] = []
 
-    def parse_then_remove(batch_paths, *args):
-        batch = parse(batch_paths, *args)
-        if len(batch_paths) == len(paths):    # the chunk's parse, not the column probe
-            os.remove(paths[1])
-        return batch
+    def read_then_rewrite(files):
+        data = read_all(files)
+        for location, _ in files:
+            reads.append(location)
+            with open(location, "w") as f:
+                f.write("9,9\n")
+        return data
 
-    monkeypatch.setattr(convert_module, "read_csv_batch", parse_then_remove)
-    with pytest.raises(MissingFilesError, match=r"1\.csv"):
-        convert(paths, tmp_path / "st", progress=False, workers=1)
-    assert not (tmp_path / "st").exists()
+    monkeypatch.setattr(convert_module, "read_all", read_then_rewrite)
+    store = convert(paths, tmp_path / "st", progress=False, workers=1)
+    assert sorted(reads) == sorted(paths)            # once each
+    table = store.table(["source_sha256", "features"])
+    assert table.column("features").to_pylist() == [[[1.0, 2.0]], [[3.0, 4.0]]]
+    assert table.column("source_sha256").to_pylist() == [
+        hashlib.sha256(b"1,2\n").hexdigest(), hashlib.sha256(b"3,4\n").hexdigest()]
