@@ -31,7 +31,7 @@ from seqdata.store.writer import METADATA_KEY, ROLE_PREFIX, store_schema
 
 __all__ = ["Expected", "open_part", "read_part", "store_errors", "verify_part_file"]
 
-_HASH_CHUNK = 8 << 20
+_HASH_CHUNK = 1 << 20
 # What one row may take in a part besides its values (paths, checksums, counters): the
 # allowance of NOTE [ Bounded memory for a hostile part ].
 _ROW_ALLOWANCE = 8192
@@ -167,20 +167,29 @@ def _names(fields: Sequence[tuple[str, pa.DataType]]) -> str:
 
 
 def read_part(fs: pafs.FileSystem, root: str, entry: mf.PartEntry, expected: Expected,
-              columns: Sequence[str]) -> pa.Table:
-    """Read ``columns`` of one part, checked whole: the bytes hashed are the bytes decoded."""
+              columns: Sequence[str], whole: bool = True) -> pa.Table:
+    """Read ``columns`` of one part, checked. ``whole``: the part is read into memory once,
+    so the bytes hashed are the bytes decoded; otherwise (a part too large to hold) it is
+    decoded from the file with its page checksums and store id checked, and the caller
+    checks its sha256 with :func:`verify_part_file` (once)."""
     where = expected.where(entry)
+    if not whole:
+        pf, f = open_part(fs, root, entry, expected)
+        with f, store_errors(where):
+            table = pf.read(columns=list(columns))
+    else:
+        with store_errors(where):
+            path = _confined(fs, root, entry, where)
+            with fs.open_input_file(path) as f:
+                _check_size(f.size(), entry, where)
+                data = f.read(entry.bytes)
+            _check_sha(hashlib.sha256(data).hexdigest(), entry, where)
+            pf = pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=True)
+            _check_footer(pf, entry, expected, where)
+            table = pf.read(columns=list(columns))
     with store_errors(where):
-        path = _confined(fs, root, entry, where)
-        with fs.open_input_file(path) as f:
-            _check_size(f.size(), entry, where)
-            data = f.read(entry.bytes)
-        _check_sha(hashlib.sha256(data).hexdigest(), entry, where)
-        pf = pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=True)
-        _check_footer(pf, entry, expected, where)
-        table = pf.read(columns=list(columns))
         check_rows(table, expected, where)
-        return table
+    return table
 
 
 def open_part(fs: pafs.FileSystem, root: str, entry: mf.PartEntry,

@@ -109,8 +109,13 @@ class SequenceStore:
         ``None`` if it does not exist."""
         where = posixpath.join(self.path, name)
         try:
+            chunks, size = [], 0
             with self._fs.open_input_stream(posixpath.join(self._root, name)) as f:
-                return bytes(f.read(mf.MAX_MANIFEST_BYTES + 1))
+                # In chunks: read(limit) would allocate the whole limit up front.
+                while size <= mf.MAX_MANIFEST_BYTES and (chunk := f.read(1 << 20)):
+                    chunks.append(chunk)
+                    size += len(chunk)
+            return b"".join(chunks)
         except FileNotFoundError:
             return None
         except (OSError, pa.ArrowException) as e:
@@ -168,7 +173,10 @@ class SequenceStore:
         read = names + [c for c in dict.fromkeys(extra) if c not in names]
         tables, last_id = [], None
         for entry in self._parts:
-            table = read_part(self._fs, self._root, entry, self._expected, read)
+            whole = entry.bytes <= DECODE_ALL_BYTES // 4
+            if not whole:
+                self._verify(entry)
+            table = read_part(self._fs, self._root, entry, self._expected, read, whole)
             ids = table.column("id")
             if last_id is not None and ids[0].as_py() <= last_id:
                 raise StoreError(f"{self._expected.where(entry)}: column 'id': expected ids "
@@ -187,6 +195,34 @@ class SequenceStore:
     def ids(self) -> np.ndarray:
         """The id of every sequence: the ``%d`` number of its file (or its corpus position)."""
         return self._index_of("features")[4]
+
+    # NOTE [ No negative store ranges ]
+    # Readers take Python's negative indices (-1 is the last sequence), but a range of a store
+    # given as [-5, 9] would then wrap around and overlap [0, 9]: train and test sets would
+    # silently share sequences. A range is therefore checked here, and only here.
+    def index_range(self, low: int, high: int) -> range:
+        """The sequence positions ``low .. high`` (both inclusive) of this store, checked:
+        ``0 <= low <= high < len(store)``.
+
+        >>> import os, tempfile
+        >>> from seqdata.readers.base import CollectionSequenceRecordReader
+        >>> from seqdata.store.convert import write_store
+        >>> out = os.path.join(tempfile.mkdtemp(), "store")
+        >>> write_store(CollectionSequenceRecordReader([[[1]], [[2]], [[3]]]), out)
+        >>> SequenceStore(out).index_range(-1, 2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        seqdata.errors.StoreError: ...: range [-1, 2]: expected 0 <= MIN <= MAX < 3 ...
+        """
+        n = len(self)
+        for value in (low, high):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise StoreError(f"{self.path}: range [{low!r}, {high!r}]: expected integers")
+        if not 0 <= low <= high < n:
+            raise StoreError(f"{self.path}: range [{low}, {high}]: expected 0 <= MIN <= MAX < "
+                             f"{n} (the store's sequences; negative positions are not "
+                             "counted from the end)")
+        return range(int(low), int(high) + 1)
 
     def verify(self) -> None:
         """Read and check every part whole (``seqdata validate STORE``): sizes, checksums,
@@ -282,16 +318,20 @@ class SequenceStore:
     def _read_row_group(self, part: int, group: int, role: str) -> np.ndarray:
         """One row group's values of ``role`` as a flat ``[steps, C]`` float32 array."""
         entry = self._parts[part]
-        with self._lock:
-            if part not in self._verified:
-                verify_part_file(self._fs, self._root, entry, self._expected)
-                self._verified.add(part)
+        self._verify(entry)
         pf, f = open_part(self._fs, self._root, entry, self._expected)
         where = self._expected.where(entry)
         with f, store_errors(where):
             table = pf.read_row_group(group, columns=[role, ROLE_PREFIX[role] + "length"])
             check_rows(table, self._expected, f"{where}: row group {group}")
             return _step_values(table, role, self.columns(role))
+
+    def _verify(self, entry: mf.PartEntry) -> None:
+        """Check a part's size and sha256 in chunks, once per opened store (streaming)."""
+        with self._lock:
+            if entry.index not in self._verified:
+                verify_part_file(self._fs, self._root, entry, self._expected)
+                self._verified.add(entry.index)
 
     def _check_role(self, role: str) -> None:
         if role not in self.roles:
@@ -424,15 +464,11 @@ class StoreSequenceRecordReader(SequenceRecordReader):
         data = self.store._decoded(self.role)
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         n = len(data.lengths)
-        # NOTE [ No negative store indices ]
-        # A negative index would wrap around (Python's convention): a range of a store given
-        # as [-5, 9] would then overlap [0, 9] and train and test sets would silently share
-        # sequences. Every index a store reader takes is a position in [0, n).
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            bad = idx[(idx < 0) | (idx >= n)][0]
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            bad = idx[(idx < -n) | (idx >= n)][0]
             raise StoreError(f"{self.store.path}: expected sequence indices in [0, {n}), "
                              f"found {int(bad)}")
-        return data, idx
+        return data, idx % n
 
     def load_sequences(self, indices: Indices) -> list[SequenceRecord]:
         """The requested sequences (read-only views, no copy, unless the store is streamed)."""
