@@ -27,6 +27,7 @@ import numpy as np
 
 from seqdata.errors import AlignmentError, MissingFilesError, ParseError, SeqDataError, StoreError
 from seqdata.locations import default_workers, is_url, local_path, read_all, read_bytes
+from seqdata.progress import Progress
 from seqdata.readers.base import RaggedBatch, SequenceRecordReader
 from seqdata.readers.csv import header_fields, parse_csv_bytes
 from seqdata.splits import NumberedFileInputSplit
@@ -313,10 +314,7 @@ def convert(features: object, out: str | os.PathLike[str], labels: object = None
 
 
 def _run_chunks(chunks: list[_Chunk], n_workers: int, progress: bool) -> list[Part]:
-    from tqdm import tqdm
-
-    bar = tqdm(total=sum(len(c.ids) for c in chunks), unit="file", desc="convert",
-               disable=not progress)
+    bar = Progress(sum(len(c.ids) for c in chunks), "convert", "file", enabled=progress)
     parts: list[Part] = []
     with bar:
         if n_workers == 1 or len(chunks) == 1:

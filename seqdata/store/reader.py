@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 
+from seqdata.alignment import is_class_label
 from seqdata.errors import SeqDataError, StoreError
 from seqdata.locations import open_filesystem
 from seqdata.readers.base import Indices, RaggedBatch, SequenceRecord, SequenceRecordReader
@@ -224,18 +225,32 @@ class SequenceStore:
                              "counted from the end)")
         return range(int(low), int(high) + 1)
 
-    def verify(self) -> None:
-        """Read and check every part whole (``seqdata validate STORE``): sizes, checksums,
-        schema, ids, lengths against list sizes and against the manifest's statistics."""
-        table = self.table()
+    def verify(self, num_possible_labels: int | None = None) -> None:
+        """Read and check every part (``seqdata validate STORE``): sizes, checksums, page
+        CRCs, schema, ids, lengths against list sizes and against the manifest's statistics,
+        label counts; with ``num_possible_labels``, that labels are class indices below it.
+        Raises :class:`~seqdata.errors.StoreError` at the first problem."""
         for role in self.roles:
-            self._check_index(role, table)
-        if "labels" in self.roles:
-            values = _step_values(table, "labels", self.columns("labels"))
-            found = mf.label_counts(values)
-            if found != self.manifest["label_counts"]:
-                raise StoreError(f"{self.path}: _manifest.json key 'label_counts': expected "
-                                 f"{found} (the data), found {self.manifest['label_counts']}")
+            prefix = ROLE_PREFIX[role]
+            self._check_index(role, self.table([role, prefix + "source", prefix + "first_line",
+                                                prefix + "length", "id"]))
+        if "labels" not in self.roles:
+            if num_possible_labels is not None:
+                raise StoreError(f"{self.path}: --num-classes checks labels, and this store "
+                                 "has none")
+            return
+        values = _step_values(self.table(["labels"]), "labels", self.columns("labels"))
+        found = mf.label_counts(values)
+        if found != self.manifest["label_counts"]:
+            raise StoreError(f"{self.path}: _manifest.json key 'label_counts': expected "
+                             f"{found} (the data), found {self.manifest['label_counts']}")
+        if num_possible_labels is not None:
+            bad = np.flatnonzero(~is_class_label(values[:, 0], num_possible_labels)) \
+                if values.shape[1] == 1 else np.array([0])
+            if bad.size:
+                raise StoreError(f"{self.path}: cannot convert label {values[bad[0], 0]:g} to "
+                                 f"one-hot: expected one label column of integers in "
+                                 f"[0, {num_possible_labels})")
 
     def reader(self, role: str = "features") -> StoreSequenceRecordReader:
         """A sequence record reader of ``"features"`` or ``"labels"``."""
