@@ -12,6 +12,7 @@ damaged data makes pyarrow, json or numpy raise becomes a :class:`~seqdata.error
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -75,7 +76,7 @@ class Expected:
                     for r in mf.ROLES if cols[r] is not None)
         return cls(store, manifest["store_id"], cols["features"], cols["labels"], total)
 
-    @property
+    @functools.cached_property
     def schema(self) -> pa.Schema:
         return store_schema(self.columns, self.label_columns)
 

@@ -160,8 +160,14 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _is_int(value: Any, low: int = 0) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+# Above these no store seqdata writes can go: Arrow's list widths are 32-bit, and counts
+# beyond 2**53 lose precision in JSON readers.
+MAX_COLUMNS = 2**31 - 1
+MAX_COUNT = 2**53
+
+
+def _is_int(value: Any, low: int = 0, high: int = MAX_COUNT) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _fail(where: str, key: str, expected: str, value: Any) -> StoreError:
@@ -180,13 +186,14 @@ def _check(m: dict[str, Any], where: str) -> None:
     need("store_id", isinstance(m.get("store_id"), str)
          and bool(_STORE_ID.fullmatch(m["store_id"])), "32 hex digits", m.get("store_id"))
     n = m.get("num_sequences")
-    need("num_sequences", _is_int(n, 1), "an int >= 1", n)
+    need("num_sequences", _is_int(n, 1), "an int in [1, 2**53]", n)
     columns = m["columns"]
     need("columns", set(columns) == set(ROLES), f"the keys {list(ROLES)}", columns)
-    need("columns.features", _is_int(columns["features"], 1), "an int >= 1",
-         columns["features"])
-    need("columns.labels", columns["labels"] is None or _is_int(columns["labels"], 1),
-         "null or an int >= 1", columns["labels"])
+    need("columns.features", _is_int(columns["features"], 1, MAX_COLUMNS),
+         f"an int in [1, {MAX_COLUMNS}]", columns["features"])
+    need("columns.labels", columns["labels"] is None
+         or _is_int(columns["labels"], 1, MAX_COLUMNS),
+         f"null or an int in [1, {MAX_COLUMNS}]", columns["labels"])
     roles = [r for r in ROLES if columns[r] is not None]
     for key in ("channels", "roots", "lengths"):
         need(key, set(m[key]) == set(ROLES), f"the keys {list(ROLES)}", m[key])
@@ -206,7 +213,7 @@ def _check(m: dict[str, Any], where: str) -> None:
             continue
         need(f"lengths.{role}", isinstance(stats, dict), "a dict", stats)
         for key in ("count", "total", "min", "max"):
-            need(f"lengths.{role}.{key}", _is_int(stats.get(key), 1), "an int >= 1",
+            need(f"lengths.{role}.{key}", _is_int(stats.get(key), 1), "an int in [1, 2**53]",
                  stats.get(key))
         need(f"lengths.{role}.count", stats["count"] == n, f"num_sequences ({n})",
              stats["count"])
@@ -229,8 +236,8 @@ def _check(m: dict[str, Any], where: str) -> None:
         need(f"{key}.path", int(match.group(1)) > previous,
              "parts in increasing order, each listed once", part["path"])
         previous = int(match.group(1))
-        need(f"{key}.rows", _is_int(part["rows"], 1), "an int >= 1", part["rows"])
-        need(f"{key}.bytes", _is_int(part["bytes"], 1), "an int >= 1", part["bytes"])
+        need(f"{key}.rows", _is_int(part["rows"], 1), "an int in [1, 2**53]", part["rows"])
+        need(f"{key}.bytes", _is_int(part["bytes"], 1), "an int in [1, 2**53]", part["bytes"])
         need(f"{key}.sha256", isinstance(part["sha256"], str)
              and bool(_SHA256.fullmatch(part["sha256"])), "64 hex digits", part["sha256"])
         total += part["rows"]

@@ -26,10 +26,12 @@ it is read (:mod:`seqdata.store.integrity`).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import posixpath
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -175,9 +177,10 @@ class SequenceStore:
         tables, last_id = [], None
         for entry in self._parts:
             whole = entry.bytes <= DECODE_ALL_BYTES // 4
-            if not whole:
-                self._verify(entry)
-            table = read_part(self._fs, self._root, entry, self._expected, read, whole)
+            with self._replacement_named():
+                if not whole:
+                    self._verify(entry)
+                table = read_part(self._fs, self._root, entry, self._expected, read, whole)
             ids = table.column("id")
             if last_id is not None and ids[0].as_py() <= last_id:
                 raise StoreError(f"{self._expected.where(entry)}: column 'id': expected ids "
@@ -324,7 +327,8 @@ class SequenceStore:
         """``(part, row group, rows)`` of every row group, in sequence order."""
         groups = []
         for k, entry in enumerate(self._parts):
-            pf, f = open_part(self._fs, self._root, entry, self._expected)
+            with self._replacement_named():
+                pf, f = open_part(self._fs, self._root, entry, self._expected)
             with f:
                 meta = pf.metadata
                 groups += [(k, g, meta.row_group(g).num_rows) for g in range(meta.num_row_groups)]
@@ -333,13 +337,34 @@ class SequenceStore:
     def _read_row_group(self, part: int, group: int, role: str) -> np.ndarray:
         """One row group's values of ``role`` as a flat ``[steps, C]`` float32 array."""
         entry = self._parts[part]
-        self._verify(entry)
-        pf, f = open_part(self._fs, self._root, entry, self._expected)
+        with self._replacement_named():
+            self._verify(entry)
+            pf, f = open_part(self._fs, self._root, entry, self._expected)
         where = self._expected.where(entry)
         with f, store_errors(where):
             table = pf.read_row_group(group, columns=[role, ROLE_PREFIX[role] + "length"])
             check_rows(table, self._expected, f"{where}: row group {group}")
             return _step_values(table, role, self.columns(role))
+
+    # NOTE [ A store replaced while open ]
+    # `seqdata convert --overwrite` of the same path replaces every part and the manifest. A
+    # SequenceStore opened before keeps the old manifest, so the new parts fail its checks
+    # (size, sha256, store id) and nothing of the new store is ever read under the old
+    # lengths. The error then says what happened when the manifest on disk has a new id.
+    @contextlib.contextmanager
+    def _replacement_named(self) -> Iterator[None]:
+        try:
+            yield
+        except StoreError as e:
+            try:
+                now = json.loads(self._read_small(mf.MANIFEST_NAME) or b"{}").get("store_id")
+            except (ValueError, AttributeError, StoreError):
+                now = None
+            if now is not None and now != self.manifest["store_id"]:
+                raise StoreError(f"{self.path}: the store changed since it was opened (it was "
+                                 f"store {self.manifest['store_id']}, it is now {now}): open "
+                                 f"it again; {e}") from None
+            raise
 
     def _verify(self, entry: mf.PartEntry) -> None:
         """Check a part's size and sha256 in chunks, once per opened store (streaming)."""
