@@ -217,6 +217,15 @@ class SequenceRecordReaderDataSetIterator:
         self._count_padding(ds)
         return ds
 
+    def skip(self, count: int) -> None:
+        """Pass over the next ``count`` minibatches of the epoch without reading them (a
+        DataLoader worker takes every W-th minibatch this way)."""
+        count = arguments.non_negative_int(count, "count")
+        if count:
+            self._close_prefetcher()
+            self._epoch_started = True
+            self._position = min(len(self), self._position + count)
+
     def __next__(self) -> DataSet:
         if not self.has_next():
             raise StopIteration
