@@ -16,6 +16,7 @@ sequences of any reader.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from seqdata.errors import AlignmentError, MissingFilesError, ParseError, SeqDat
 from seqdata.locations import default_workers, is_url, local_path, read_all, read_bytes
 from seqdata.progress import Progress
 from seqdata.readers.base import RaggedBatch, SequenceRecordReader
-from seqdata.readers.csv import header_fields, parse_csv_bytes
+from seqdata.readers.csv import header_fields, parse_csv_bytes, read_csv_blocks
 from seqdata.splits import NumberedFileInputSplit
 from seqdata.store import manifest as mf
 from seqdata.store.atomic import atomic_directory, os_errors
@@ -43,6 +44,8 @@ ON_ERROR = ("raise", "skip")
 # few enough that progress stays fine-grained and memory per worker bounded.
 MIN_CHUNK_FILES = 256
 MAX_CHUNK_FILES = 4096
+# A local file larger than this is parsed block by block (bounded memory, errors early).
+LARGE_FILE_BYTES = 64 << 20
 
 
 # ----------------------------------------------------------------------------- one chunk
@@ -74,12 +77,50 @@ def _check_columns(batch: RaggedBatch, expected: int, role: str, reference: str)
                          f"found {found}", batch.sources[0], int(batch.first_lines[0]))
 
 
+def _size(location: str) -> int:
+    path = local_path(location)
+    try:
+        return os.path.getsize(path) if path is not None else 0
+    except OSError:
+        return 0  # missing: the read says so
+
+
 def _read_role(paths: list[str], skip_num_lines: int, delimiter: str
                ) -> tuple[RaggedBatch, list[str]]:
-    """Files parsed and hashed from one read of each (the checksum describes the values)."""
-    raw = read_all([(p, local_path(p)) for p in paths])
-    digests = [mf.file_sha256(data) for data in raw]
-    return parse_csv_bytes(raw, paths, skip_num_lines, delimiter), digests
+    """Files parsed and hashed from one read of each (the checksum describes the values).
+
+    Local files larger than :data:`LARGE_FILE_BYTES` are read in blocks (NOTE [ Reading a
+    large file in blocks ]); the others in one bulk parse.
+    """
+    large = [i for i, p in enumerate(paths) if _size(p) > LARGE_FILE_BYTES]
+    if not large:
+        raw = read_all([(p, local_path(p)) for p in paths])
+        digests = [mf.file_sha256(data) for data in raw]
+        return parse_csv_bytes(raw, paths, skip_num_lines, delimiter), digests
+    small = [i for i in range(len(paths)) if i not in set(large)]
+    parts: dict[int, RaggedBatch] = {}
+    digest_of: dict[int, str] = {}
+    if small:
+        bulk, bulk_digests = _read_role([paths[i] for i in small], skip_num_lines, delimiter)
+        ends = np.cumsum(bulk.lengths)
+        for k, i in enumerate(small):
+            parts[i] = RaggedBatch(bulk.values[ends[k] - bulk.lengths[k]:ends[k]],
+                                   bulk.lengths[k:k + 1], [paths[i]], bulk.first_lines[k:k + 1])
+            digest_of[i] = bulk_digests[k]
+    for i in large:
+        h = hashlib.sha256()
+        parts[i] = read_csv_blocks(local_path(paths[i]) or paths[i], skip_num_lines, delimiter,
+                                   h.update)
+        parts[i].sources[0] = paths[i]
+        digest_of[i] = h.hexdigest()
+    ordered = [parts[i] for i in range(len(paths))]
+    for batch in ordered:
+        if batch.values.shape[1] != ordered[0].values.shape[1]:
+            raise ParseError(f"expected {ordered[0].values.shape[1]} columns (as in "
+                             f"{paths[0]}), found {batch.values.shape[1]}; all files of one "
+                             "reader must have the same number of columns", batch.sources[0],
+                             skip_num_lines + 1, None)
+    return _concat(ordered), [digest_of[i] for i in range(len(paths))]
 
 
 _Pair = tuple[RaggedBatch, list[str], RaggedBatch | None, list[str]]
@@ -179,7 +220,7 @@ def _probe(paths: Sequence[str], skip_num_lines: int, delimiter: str, on_error: 
         if path in missing:
             continue
         try:
-            data = read_bytes(path)
+            data = _head(path)
             width = int(parse_csv_bytes([data], [path], skip_num_lines, delimiter)
                         .values.shape[1])
         except SeqDataError as e:
@@ -192,6 +233,21 @@ def _probe(paths: Sequence[str], skip_num_lines: int, delimiter: str, on_error: 
             else None
     raise SeqDataError(f"expected at least one readable file, found none (first problem: "
                        f"{first_error or 'every file is missing'})")
+
+
+def _head(location: str) -> bytes:
+    """A file's first lines (up to 1 MiB, whole lines) when it is large, else all of it: what
+    the column count and the header are read from."""
+    path = local_path(location)
+    if path is None or _size(location) <= LARGE_FILE_BYTES:
+        return read_bytes(location)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError as e:
+        raise SeqDataError(f"{location}: cannot read the file: {e}") from None
+    cut = head.rfind(b"\n") + 1
+    return head[:cut] if cut else read_bytes(location)
 
 
 def _numbers(split: object, n: int) -> list[int]:

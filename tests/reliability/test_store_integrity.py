@@ -440,3 +440,36 @@ def test_disk_full_and_permission_errors_name_the_path_and_leave_nothing(tmp_pat
         make_store(tmp_path / "csv", tmp_path / "out" / "store")
     assert where in str(err.value) and error.strerror in str(err.value)
     assert os.listdir(tmp_path / "out") == []
+
+
+CONVERT_BIG = textwrap.dedent("""
+    import json, sys, tracemalloc
+    import pyarrow as pa
+    from seqdata.errors import ParseError
+    from seqdata.store.convert import convert
+    tracemalloc.start()
+    try:
+        convert([sys.argv[1]], sys.argv[2], progress=False, workers=1)
+        outcome = "converted"
+    except ParseError as e:
+        outcome = str(e)
+    print(json.dumps({"outcome": outcome, "arrow": pa.default_memory_pool().max_memory(),
+                      "python": tracemalloc.get_traced_memory()[1]}))
+""")
+
+
+def test_a_large_file_with_an_error_on_line_2_costs_one_block(tmp_path):
+    """Conversion reads a large file in blocks: a 96 MB file whose line 2 is bad fails after
+    one block, not after holding three copies of the file."""
+    path = tmp_path / "big.csv"
+    line = b"0.125,1.5,-2.25,3.0\n"
+    with open(path, "wb") as f:
+        f.write(line + b"0.5,oops,1,2\n")
+        f.write(line * (96_000_000 // len(line)))
+    result = subprocess.run([sys.executable, "-c", CONVERT_BIG, str(path), str(tmp_path / "s")],
+                            capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": ROOT}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["outcome"].startswith(f"{path}:2:2: expected a number, found 'oops'")
+    assert report["arrow"] + report["python"] < 80 << 20, report

@@ -211,3 +211,37 @@ def test_each_file_is_read_once_and_its_checksum_describes_the_values(tmp_path, 
     assert table.column("features").to_pylist() == [[[1.0, 2.0]], [[3.0, 4.0]]]
     assert table.column("source_sha256").to_pylist() == [
         hashlib.sha256(b"1,2\n").hexdigest(), hashlib.sha256(b"3,4\n").hexdigest()]
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_large_files_are_read_in_blocks_with_the_same_values_lines_and_checksums(
+        tmp_path, monkeypatch, block):
+    """Files above LARGE_FILE_BYTES are parsed block by block: the store, its checksums and
+    every error (with its line) are those of the whole-file read."""
+    import hashlib
+
+    from seqdata.readers import csv as csv_module
+
+    rng = np.random.default_rng(3)
+    texts = ["a,b\n" + "".join(f"{x:.6g},{y:.6g}\n" for x, y in rng.normal(size=(n, 2)))
+             + "\n \n" for n in (1, 40, 3, 97)]
+    paths = write_texts(tmp_path / "f", texts)
+    whole = convert(paths, tmp_path / "whole", skip_num_lines=1, progress=False)
+    monkeypatch.setattr(convert_module, "LARGE_FILE_BYTES", 50)
+    monkeypatch.setattr(csv_module, "STREAM_BLOCK_BYTES", block)
+    streamed = convert(paths, tmp_path / "streamed", skip_num_lines=1, progress=False)
+    columns = ["features", "length", "source_sha256"]
+    assert streamed.table(columns).equals(whole.table(columns))
+    assert streamed.table(["source_sha256"]).column(0).to_pylist()[1] == \
+        hashlib.sha256(texts[1].encode()).hexdigest()
+    bad = [texts[1].replace("\n", "\nx,1\n", 30), texts[1][:200] + "\n\n" + texts[1][200:],
+           texts[1].replace("\n", "\n1,2,3\n", 25), "a,b\n\n\n"]
+    for i, text in enumerate(bad):
+        (tmp_path / "f" / "1.csv").write_text(text)
+        with pytest.raises(ParseError) as big:
+            convert(paths, tmp_path / f"b{i}", skip_num_lines=1, progress=False, workers=1)
+        monkeypatch.setattr(convert_module, "LARGE_FILE_BYTES", 1 << 30)
+        with pytest.raises(ParseError) as small:
+            convert(paths, tmp_path / f"s{i}", skip_num_lines=1, progress=False, workers=1)
+        monkeypatch.setattr(convert_module, "LARGE_FILE_BYTES", 50)
+        assert (big.value.path, big.value.line) == (small.value.path, small.value.line), i
