@@ -22,6 +22,7 @@ from seqdata.alignment import is_class_label
 from seqdata.errors import SeqDataError, SplitArgumentError
 from seqdata.locations import is_url
 from seqdata.plots import plot_corpus
+from seqdata.progress import Progress
 from seqdata.progress import logger as progress_logger
 from seqdata.readers.base import SequenceRecord
 from seqdata.splits import InputSplit, is_pattern, split_from_argument
@@ -29,7 +30,7 @@ from seqdata.store.convert import convert as convert_corpus
 from seqdata.store.export import export as export_store
 from seqdata.store.manifest import LEGACY_MANIFEST_NAME, MANIFEST_NAME, length_stats
 from seqdata.store.reader import SequenceStore
-from seqdata.validate import iter_parsed, validate_corpus
+from seqdata.validate import CHUNK_FILES, iter_parsed, validate_corpus
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -193,11 +194,14 @@ def info(path_or_pattern: str, labels: str | None, range_: tuple[int, int] | Non
         feature_split, label_split = _corpus_splits(path_or_pattern, labels, range_)
         paths = feature_split.locations()
         per_file, widths = [], set()
-        for _, batch, problem in iter_parsed(paths, skip_lines, ","):
+        bar = Progress(len(paths), "info", "file")
+        for k, (_, batch, problem) in enumerate(iter_parsed(paths, skip_lines, ",")):
             if batch is None:
                 raise SeqDataError(f"{problem} (run seqdata validate to list every problem)")
             per_file.append(int(batch.lengths[0]))
             widths.add(int(batch.values.shape[1]))
+            if (k + 1) % CHUNK_FILES == 0 or k + 1 == len(paths):
+                bar.update(k + 1 - bar.done)
         lengths = np.array(per_file)
         click.echo(f"corpus: {path_or_pattern}")
         click.echo(f"sequences: {len(lengths)}")
@@ -272,5 +276,5 @@ def validate(features: str, labels: str | None, range_: tuple[int, int] | None,
               help="File name with one %d (numbered from 0).")
 def export(store: str, out: str, pattern: str) -> None:
     """Write a store back to numbered CSV files: OUT/features/PATTERN, OUT/labels/PATTERN."""
-    written = export_store(store, out, pattern)
+    written = export_store(store, out, pattern, progress=True)
     click.echo(f"wrote {len(written)} files to {out}")

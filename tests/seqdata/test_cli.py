@@ -254,3 +254,11 @@ def test_progress_is_one_line_per_step_without_a_terminal(corpus):
     assert result.exit_code == 0, result.output
     assert "\r" not in result.stderr
     assert "convert: 6/6 files" in result.stderr.splitlines()
+    for args, line in [(("validate", fpat, "--range", 0, 5, "--skip-lines", 1),
+                        "validate features: 6/6 files"),
+                       (("info", fpat, "--range", 0, 5, "--skip-lines", 1), "info: 6/6 files"),
+                       (("export", tmp / "s", "--out", tmp / "e"),
+                        "export features: 6/6 sequences")]:
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        assert "\r" not in result.stderr and line in result.stderr.splitlines(), result.stderr
