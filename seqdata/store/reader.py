@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from seqdata.alignment import is_class_label
 from seqdata.errors import SeqDataError, StoreError
@@ -110,21 +111,20 @@ class SequenceStore:
     def _read_small(self, name: str) -> bytes | None:
         """A file of the store's top level (at most MAX_MANIFEST_BYTES + 1 bytes read), or
         ``None`` if it does not exist."""
-        where = posixpath.join(self.path, name)
+        path = posixpath.join(self._root, name)
         try:
+            if self._fs.get_file_info(path).type == pafs.FileType.NotFound:
+                return None
             chunks, size = [], 0
-            with self._fs.open_input_stream(posixpath.join(self._root, name)) as f:
+            with self._fs.open_input_stream(path) as f:
                 # In chunks: read(limit) would allocate the whole limit up front.
                 while size <= mf.MAX_MANIFEST_BYTES and (chunk := f.read(1 << 20)):
                     chunks.append(chunk)
                     size += len(chunk)
             return b"".join(chunks)
-        except FileNotFoundError:
-            return None
         except (OSError, pa.ArrowException) as e:
-            if "not found" in str(e).lower() or "no such file" in str(e).lower():
-                return None
-            raise StoreError(f"{where}: cannot read it ({e})") from None
+            raise StoreError(f"{posixpath.join(self.path, name)}: cannot read it ({e})") \
+                from None
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to another process (a DataLoader worker): the decoded data is rebuilt there.
