@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 from typing import Any
 
 import click
@@ -131,10 +132,12 @@ def _stats_line(stats: dict[str, Any]) -> str:
     return f"min {stats['min']}, median {stats['median']:g}, max {stats['max']}"
 
 
-def _corpus_name(argument: str) -> str:
+def _corpus_name(argument: str, store: bool = False) -> str:
     """What a plot's title calls a corpus: the store's name, or the last two directories of
     a pattern or directory (``train/features``), never the whole path."""
     text = argument.rstrip("/")
+    if store:
+        return posixpath.basename(text) or argument
     if is_pattern(text) or os.path.isfile(text):
         text = os.path.dirname(text)
     parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
@@ -228,7 +231,8 @@ def info(path_or_pattern: str, labels: str | None, range_: tuple[int, int] | Non
             return [SequenceRecord(b.values, p, 1) for p, b, _ in
                     iter_parsed([paths[i] for i in indices], skip_lines, ",") if b is not None]
     if plot is not None:
-        plot_corpus(plot, _corpus_name(path_or_pattern), lengths, classes, examples)
+        plot_corpus(plot, _corpus_name(path_or_pattern, _is_store(path_or_pattern)), lengths,
+                    classes, examples)
         click.echo(f"plot: {plot}")
 
 

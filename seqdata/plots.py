@@ -83,10 +83,13 @@ def plot_corpus(path: str, name: str, lengths: np.ndarray, classes: Sequence[int
         for record in examples(members[:EXAMPLES_PER_CLASS]):
             values = np.asarray(record.values)
             for c in range(min(values.shape[1], MAX_CHANNELS_SHOWN)):
-                ax.plot(values[:, c], linewidth=1)
+                ax.plot(values[:, c], linewidth=1, color=f"C{c}")   # one colour per channel
         ax.set_title(label)
         ax.set_xlabel("step")
-    fig.suptitle(f"{name}: {len(lengths)} sequences")
+    more = len(set(known)) - len(shown)
+    fig.suptitle(f"{name}: {len(lengths)} sequences"
+                 + (f" (examples of the first {len(shown)} classes of {len(set(known))}; "
+                    f"first {MAX_CHANNELS_SHOWN} channels, one colour each)" if more > 0 else ""))
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=100)
