@@ -5,7 +5,8 @@ iterator, ``seqdata validate``). The property for damage: opening the store and 
 one epoch either raises :class:`~seqdata.errors.StoreError` (naming the part or the manifest
 key) or yields exactly the minibatches of the intact store; nothing else escapes.
 
-- 300 random single-bit flips of a part (``--fuzz-long``: 6,000);
+- 300 random single-bit flips of a part (``--fuzz-long``: 6,000), and 300 more with the
+  manifest's sha256 recomputed, which only the Parquet page checksums and footer checks see;
 - every key of ``_manifest.json`` edited to several wrong values;
 - part paths that leave the store (``../``, absolute, a symbolic link), parts listed twice,
   reordered, renamed, or taken from another store;
@@ -129,6 +130,28 @@ def test_single_bit_flips_of_a_part_never_change_an_epoch(intact, tmp_path, fuzz
         outcomes.append(outcome(path, intact[1]))
     # sha256 sees every flip; the page checksums and the footer checks back it up.
     assert outcomes.count("error") == len(outcomes)
+
+
+def test_bit_flips_behind_a_matching_checksum_are_caught_by_the_page_checksums(
+        intact, tmp_path, fuzz_examples):
+    """The same flips with the manifest's sha256 recomputed (as a careless copy tool or a
+    hand edit would leave them): Parquet's page CRCs and the footer checks alone must still
+    refuse every flip that would change the epoch."""
+    path = fresh_copy(intact, tmp_path)
+    original = (path / PART).read_bytes()
+    manifest = read_manifest(path)
+    rng = np.random.default_rng(29)
+    outcomes = []
+    for _ in range(fuzz_examples(FLIPS)):
+        bit = int(rng.integers(0, 8 * len(original)))
+        damaged = bytearray(original)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        (path / PART).write_bytes(bytes(damaged))
+        manifest["parts"][0]["sha256"] = hashlib.sha256(bytes(damaged)).hexdigest()
+        write_manifest(path, manifest)
+        outcomes.append(outcome(path, intact[1]))
+    # Flips in bytes no reader uses (statistics, padding) change nothing; the rest are caught.
+    assert outcomes.count("error") > len(outcomes) // 3
 
 
 def test_a_bit_flip_is_named_by_part(intact, tmp_path):
@@ -473,3 +496,16 @@ def test_a_large_file_with_an_error_on_line_2_costs_one_block(tmp_path):
     report = json.loads(result.stdout)
     assert report["outcome"].startswith(f"{path}:2:2: expected a number, found 'oops'")
     assert report["arrow"] + report["python"] < 80 << 20, report
+
+
+def test_parts_carry_page_checksums_that_are_verified(intact, tmp_path):
+    path = fresh_copy(intact, tmp_path)
+    meta = pq.ParquetFile(path / PART).metadata
+    group = meta.row_group(0)
+    chunk = next(group.column(i) for i in range(group.num_columns)
+                 if group.column(i).path_in_schema.startswith("features."))
+    data = bytearray((path / PART).read_bytes())
+    data[chunk.data_page_offset + chunk.total_compressed_size - 10] ^= 1    # in the page data
+    rewrite_part(path, lambda t: bytes(data))
+    with pytest.raises(StoreError, match="CRC checksum verification failed"):
+        epoch(path)
