@@ -298,7 +298,7 @@ def convert(features: object, out: str | os.PathLike[str], labels: object = None
     the opened store. A sequence's ``id`` is the ``%d`` number of its file for a
     ``NumberedFileInputSplit``, else its position in the corpus. Each file is read once: the
     checksum recorded describes the bytes parsed. Failures to write (disk full, permissions)
-    are :class:`~seqdata.errors.StoreError`\\ s naming the path, and leave nothing behind.
+    raise :class:`~seqdata.errors.StoreError` naming the path, and leave nothing behind.
     """
     if on_error not in ON_ERROR:
         raise SeqDataError(f"on_error: expected one of {ON_ERROR}, found {on_error!r}")
