@@ -109,7 +109,7 @@ steps in l1 (sequence index 1); use AlignmentMode.ALIGN_START or AlignmentMode.A
                 f"same length: expected {expected} steps (as {feature_sources[0]}), found "
                 f"{int(lengths[i])} steps in {sources[i]} (sequence index {indices[i]}); use "
                 "AlignmentMode.ALIGN_START or AlignmentMode.ALIGN_END for sequences of "
-                "different lengths")
+                "different lengths (in a run file: alignment = \"ALIGN_END\" under [data])")
 
 
 def as_rows(values: object, total_steps: int) -> np.ndarray:

@@ -217,6 +217,15 @@ class SequenceRecordReaderDataSetIterator:
         self._count_padding(ds)
         return ds
 
+    def skip(self, count: int) -> None:
+        """Pass over the next ``count`` minibatches of the epoch without reading them (a
+        DataLoader worker takes every W-th minibatch this way)."""
+        count = arguments.non_negative_int(count, "count")
+        if count:
+            self._close_prefetcher()
+            self._epoch_started = True
+            self._position = min(len(self), self._position + count)
+
     def __next__(self) -> DataSet:
         if not self.has_next():
             raise StopIteration
@@ -460,7 +469,18 @@ class SequenceRecordReaderDataSetIterator:
         """Load the sequences at ``indices`` and build their padded, masked DataSet."""
         indices = np.asarray(indices, dtype=np.int64)
         roles = self._roles()
-        fb = _load(self._features_reader, indices)
+        try:
+            fb = _load(self._features_reader, indices)
+        except LabelError:
+            raise
+        except ParseError as e:
+            # One reader, classification: a bad field in the label column is a label error.
+            if self._labels_reader is None and not self._regression \
+                    and roles.label_columns is not None and e.column is not None \
+                    and e.column - 1 in np.arange(roles.n_columns)[roles.label_columns]:
+                raise LabelError(f"cannot convert the class label to one-hot: {e.reason}",
+                                 e.path, e.line, e.column) from None
+            raise
         f_rows = as_rows(fb.values, int(np.sum(fb.lengths)))
         _check_width(f_rows, roles.n_columns, fb, self._features_reader, "feature")
         if self._labels_reader is not None:

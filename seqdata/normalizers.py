@@ -98,6 +98,55 @@ def _real_rows(data: Any, mask: Any) -> np.ndarray:
     return rows[np.asarray(mask) > 0]
 
 
+# NOTE [ Non-finite values refuse a fit ]
+# One nan or inf makes every statistic of its channel nan or inf, and a normaliser fitted on
+# it silently turns every later minibatch into nan. So fit stops at the first one and says
+# where: the file (when the DataSet carries example_meta_data: collect_meta_data=True), the
+# example, channel and 1-based real step (its line is skip_num_lines + step).
+def _check_finite(rows: np.ndarray, ds: DataSet, role: str, batch: int) -> None:
+    if np.isfinite(rows).all():
+        return
+    data = np.asarray(ds.features if role == "features" else ds.labels)
+    mask = ds.features_mask if role == "features" else ds.labels_mask
+    if data.ndim == 2:
+        data = data[:, :, None]
+    real = np.ones((data.shape[0], data.shape[2]), bool) if mask is None \
+        else np.asarray(mask) > 0
+    bad = ~np.isfinite(data) & real[:, None, :]
+    example, channel, t = (int(v[0]) for v in np.nonzero(bad))
+    step = int(real[example, :t + 1].sum())
+    meta = (ds.example_meta_data or [None] * (example + 1))[example]
+    source = getattr(meta, "features_source" if role == "features" else "labels_source", None)
+    where = (f"{source}: step {step} (line {step} after skipped lines), column {channel + 1}"
+             if source else
+             f"minibatch {batch}, example {example}, channel {channel}, real step {step} "
+             "(collect_meta_data=True names the file; seqdata validate lists every "
+             "non-finite value)")
+    raise SeqDataError(f"cannot fit a normaliser: expected finite {role}, found "
+                       f"{data[example, channel, t]} at {where}")
+
+
+def _check_stats(stats: _Stats, where: str) -> None:
+    """Refuse statistics no fit can produce (a damaged or hand-edited file)."""
+    arrays = {"mean": stats.mean, "m2": stats.m2, "min": stats.min, "max": stats.max}
+    for name, values in arrays.items():
+        if values.ndim != 1 or values.shape != stats.mean.shape or values.size == 0:
+            raise SeqDataError(f"{where}.{name}: expected one value per channel "
+                               f"({stats.mean.size}), found shape {values.shape}")
+        if not np.isfinite(values).all():
+            raise SeqDataError(f"{where}.{name}: expected finite values, found "
+                               f"{values[~np.isfinite(values)][0]}")
+    if stats.count < 1:
+        raise SeqDataError(f"{where}.count: expected at least 1 step, found {stats.count}")
+    if (stats.m2 < 0).any():
+        raise SeqDataError(f"{where}.m2: expected >= 0 (a variance cannot be negative), "
+                           f"found {stats.m2[stats.m2 < 0][0]}")
+    if (stats.min > stats.max).any():
+        c = int(np.flatnonzero(stats.min > stats.max)[0])
+        raise SeqDataError(f"{where}: channel {c}: expected min <= max, found min "
+                           f"{stats.min[c]} > max {stats.max[c]}")
+
+
 class _Normalizer:
     """Shared machinery: streaming fit, array transforms, DataSet plumbing, JSON."""
 
@@ -131,11 +180,15 @@ class _Normalizer:
         seen = 0
         for ds in self._datasets(data):
             seen += 1
-            features = features.merge(_Stats.of(_real_rows(ds.features, ds.features_mask)))
+            rows = _real_rows(ds.features, ds.features_mask)
+            _check_finite(rows, ds, "features", seen)
+            features = features.merge(_Stats.of(rows))
             if self.fit_label:
                 if ds.labels is None:
                     raise SeqDataError("fit_label=True needs labels, found a DataSet without")
-                labels = labels.merge(_Stats.of(_real_rows(ds.labels, ds.labels_mask)))
+                rows = _real_rows(ds.labels, ds.labels_mask)
+                _check_finite(rows, ds, "labels", seen)
+                labels = labels.merge(_Stats.of(rows))
         if seen == 0 or features.count == 0:
             raise SeqDataError("cannot fit a normaliser: expected real steps, found none")
         self._features = features
@@ -366,7 +419,15 @@ def normalizer_from_dict(d: Any, source: str = "<dict>") -> _Normalizer:
         norm = cls(fit_label=bool(d["fit_label"]), **extra)
         norm._features = _Stats.from_dict(d["features"])
         norm._labels = None if d.get("labels") is None else _Stats.from_dict(d["labels"])
-    except (KeyError, TypeError, ValueError) as e:
+        _check_stats(norm._features, f"{source}: features")
+        if norm._labels is not None:
+            _check_stats(norm._labels, f"{source}: labels")
+        for key in ("min_range", "max_range"):
+            if key in d and not np.isfinite(float(d[key])):
+                raise SeqDataError(f"{source}: {key}: expected a finite number, found {d[key]}")
+    except SeqDataError:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise SeqDataError(f"{source}: normaliser document is incomplete or malformed: {e!r}") \
             from None
     return norm

@@ -27,6 +27,7 @@ import numpy as np
 from seqdata.alignment import is_class_label
 from seqdata.errors import SeqDataError
 from seqdata.locations import local_path
+from seqdata.progress import Progress
 from seqdata.readers.base import RaggedBatch
 from seqdata.readers.csv import read_csv_batch
 
@@ -118,12 +119,15 @@ def _bad_labels(batch: RaggedBatch, num_possible_labels: int) -> list[str]:
 
 
 def _check_role(paths: Sequence[str], skip_num_lines: int, delimiter: str,
-                report: ValidationReport, num_possible_labels: int | None = None
-                ) -> dict[str, int]:
+                report: ValidationReport, num_possible_labels: int | None = None,
+                role: str = "features", progress: bool = False) -> dict[str, int]:
     """Add one role's problems to ``report``; return the length of each readable file."""
     lengths: dict[str, int] = {}
     reference: tuple[str, int] | None = None
-    for path, batch, problem in iter_parsed(paths, skip_num_lines, delimiter):
+    bar = Progress(len(paths), f"validate {role}", "file", enabled=progress)
+    for k, (path, batch, problem) in enumerate(iter_parsed(paths, skip_num_lines, delimiter)):
+        if (k + 1) % CHUNK_FILES == 0 or k + 1 == len(paths):
+            bar.update((k + 1) - bar.done)
         if batch is None:
             report.problems.append(str(problem))
             continue
@@ -141,26 +145,27 @@ def _check_role(paths: Sequence[str], skip_num_lines: int, delimiter: str,
 
 
 def validate_corpus(features: Sequence[str], labels: Sequence[str] | None = None, *,
-                    skip_num_lines: int = 0, label_skip_num_lines: int | None = None,
-                    delimiter: str = ",", num_possible_labels: int | None = None
-                    ) -> ValidationReport:
+                    skip_num_lines: int = 0, label_skip_num_lines: int = 0,
+                    delimiter: str = ",", num_possible_labels: int | None = None,
+                    progress: bool = False) -> ValidationReport:
     """Check every file of a corpus and report all problems (see the module docstring).
 
     ``features`` and ``labels`` are lists of paths (file ``i`` of ``labels`` labels file ``i``
     of ``features``); ``num_possible_labels`` checks that labels are class indices in
-    ``[0, num_possible_labels)``. ``label_skip_num_lines`` defaults to ``skip_num_lines``.
+    ``[0, num_possible_labels)``. Label files skip ``label_skip_num_lines`` lines (default 0,
+    as everywhere: labels skip nothing unless told). ``progress`` reports each chunk of files
+    (:class:`~seqdata.progress.Progress`).
     """
     report = ValidationReport(sequences=len(features))
-    label_skip_num_lines = (skip_num_lines if label_skip_num_lines is None
-                            else label_skip_num_lines)
     if labels is not None and len(labels) != len(features):
         report.problems.append(f"expected as many label files as feature files "
                                f"({len(features)}), found {len(labels)}")
-    feature_lengths = _check_role(features, skip_num_lines, delimiter, report)
+    feature_lengths = _check_role(features, skip_num_lines, delimiter, report,
+                                  progress=progress)
     if labels is None:
         return report
     label_lengths = _check_role(labels, label_skip_num_lines, delimiter, report,
-                                num_possible_labels)
+                                num_possible_labels, "labels", progress)
     differ = [(f, lb) for f, lb in zip(features, labels)
               if f in feature_lengths and lb in label_lengths
               and feature_lengths[f] != label_lengths[lb]]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +39,8 @@ from seqdata.readers.base import Indices, RaggedBatch, SequenceRecord
 from seqdata.readers.files import FileSequenceRecordReader
 from seqdata.splits import ListSplit
 
-__all__ = ["CSVSequenceRecordReader", "read_csv_batch"]
+__all__ = ["STREAM_BLOCK_BYTES", "CSVSequenceRecordReader", "header_fields", "parse_csv_bytes",
+           "read_csv_batch", "read_csv_blocks"]
 
 _BOM = b"\xef\xbb\xbf"
 # What a number looks like, exactly: pyarrow's float parser accepts the same spellings (the
@@ -50,6 +51,9 @@ _NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _MIN_BLOCK_SIZE = 1 << 16
 _MAX_BLOCK_SIZE = 1 << 30
 _WHITESPACE_RUNS = r"\s+"
+# Text on a file's first line is most often a header read as data.
+_HEADER_HINT = ("; a header line? skip it: use --skip-lines 1 (--label-skip-lines 1 for "
+                "label files; skip_num_lines=1 in Python, skip_lines = 1 in a run file)")
 # Around fields of a regex dialect: what bytes.split() and pandas' whitespace separator skip.
 _ASCII_WHITESPACE = " \t\r\x0b\x0c"
 
@@ -167,17 +171,140 @@ class CSVSequenceRecordReader(FileSequenceRecordReader):
         if not files:
             raise SeqDataError("cannot load zero sequences: indices is empty")
         sources = [location for location, _ in files]
-        raw = read_all(files)
-        bodies = [_data_body(data, self.skip_num_lines, self._dialect) for data in raw]
-        present = [body for body in bodies if body is not None]
-        if len(present) == len(bodies):
-            parsed = _parse_bulk(present, self._dialect)
-            if parsed is not None:
-                values, lengths = parsed
-                return sources, [values], lengths
-        arrays = [_parse_precise(data, location, self.skip_num_lines, self._dialect)
-                  for data, location in zip(raw, sources)]
-        return sources, arrays, [len(a) for a in arrays]
+        blocks, lengths = _parse_files(read_all(files), sources, self.skip_num_lines,
+                                       self._dialect)
+        return sources, blocks, lengths
+
+
+def _parse_files(raw: Sequence[bytes], sources: Sequence[str], skip: int, dialect: _Dialect
+                 ) -> tuple[list[np.ndarray], list[int]]:
+    """Parse files' bytes: one block for all (bulk parse) or one per file (precise parse)."""
+    bodies = [_data_body(data, skip, dialect) for data in raw]
+    present = [body for body in bodies if body is not None]
+    if len(present) == len(bodies):
+        parsed = _parse_bulk(present, dialect)
+        if parsed is not None:
+            values, lengths = parsed
+            return [values], lengths
+    arrays = [_parse_precise(data, location, skip, dialect)
+              for data, location in zip(raw, sources)]
+    return arrays, [len(a) for a in arrays]
+
+
+def parse_csv_bytes(raw: Sequence[bytes], sources: Sequence[str], skip_num_lines: int = 0,
+                    delimiter: str = ",") -> RaggedBatch:
+    """Parse files already read (``raw[i]`` is the content of ``sources[i]``) into one ragged
+    batch, exactly as :func:`read_csv_batch` would read them: what conversion uses so that the
+    bytes it hashes are the bytes it parses.
+
+    >>> parse_csv_bytes([b"x\\n1,2\\n", b"x\\n3,4\\n5,6\\n"], ["a", "b"], 1).lengths.tolist()
+    [1, 2]
+    """
+    reader = CSVSequenceRecordReader(skip_num_lines=skip_num_lines, delimiter=delimiter)
+    if not raw:
+        raise SeqDataError("cannot load zero sequences: no files given")
+    blocks, lengths = _parse_files(raw, sources, skip_num_lines, reader._dialect)
+    for block, source in zip(blocks, sources):
+        if block.shape[1] != blocks[0].shape[1]:
+            raise ParseError(f"expected {blocks[0].shape[1]} columns (as in {sources[0]}), "
+                             f"found {block.shape[1]}; all files of one reader must have the "
+                             "same number of columns", source, skip_num_lines + 1, None)
+    return RaggedBatch(values=np.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0],
+                       lengths=np.array(lengths, dtype=np.int64), sources=list(sources),
+                       first_lines=np.full(len(sources), skip_num_lines + 1, dtype=np.int64))
+
+
+def header_fields(data: bytes, skip_num_lines: int, delimiter: str = ",") -> list[str] | None:
+    """The fields of the last skipped line (a header), or ``None`` without skipped lines.
+
+    >>> header_fields(b"time, x\\n0,1\\n", 1)
+    ['time', 'x']
+    """
+    if skip_num_lines < 1:
+        return None
+    dialect = _make_dialect(delimiter)
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    lines = data.split(b"\n", skip_num_lines)
+    if len(lines) < skip_num_lines:
+        return None
+    line = lines[skip_num_lines - 1].decode("utf-8", "replace").strip(dialect.whitespace)
+    return [f.strip(dialect.whitespace) for f in dialect.split(line)]
+
+
+# NOTE [ Reading a large file in blocks ]
+# A file read whole costs its size in bytes, then the joined copy and pyarrow's table: about
+# three times its size before the first value is checked. read_csv_blocks reads it in blocks
+# of STREAM_BLOCK_BYTES, cut at line breaks, and parses each as it comes, so memory holds one
+# block of text plus the float32 values parsed so far, and an error on line 2 is found after
+# one block. Blank lines at the end of a block are carried into the next one, so "blank line
+# inside the data" and "blank lines at the end are ignored" mean what they mean for a whole
+# file; line numbers count from the top of the file.
+STREAM_BLOCK_BYTES = 16 << 20
+
+
+def read_csv_blocks(path: str, skip_num_lines: int = 0, delimiter: str = ",",
+                    consume: Callable[[bytes], object] | None = None) -> RaggedBatch:
+    """Parse one local CSV sequence file block by block (NOTE [ Reading a large file in
+    blocks ]): the same values (as float32) and errors as :func:`read_csv_batch`, in bounded
+    memory. ``consume`` sees every byte read, in order (conversion hashes the file with it).
+    """
+    dialect = _make_dialect(delimiter)
+    pieces: list[np.ndarray] = []
+    first_width: tuple[int, int] | None = None
+    carry, line_offset, skip = b"", 0, skip_num_lines
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise SeqDataError(f"{path}: cannot read the file: {e}") from None
+    with f:
+        while True:
+            try:
+                block = f.read(STREAM_BLOCK_BYTES)
+            except OSError as e:
+                raise SeqDataError(f"{path}: cannot read the file: {e}") from None
+            if consume is not None and block:
+                consume(block)
+            data, at_end = carry + block, not block
+            if at_end:
+                piece, carry = data, b""
+            else:
+                cut = data.rfind(b"\n") + 1
+                if skip and data.count(b"\n", 0, cut) <= skip:
+                    carry = data                  # the first piece needs its skipped lines
+                    continue
+                content = data[:cut].rstrip((dialect.whitespace + "\n").encode())
+                keep = data.find(b"\n", len(content)) + 1 if content else 0
+                piece, carry = data[:keep], data[keep:]
+            if piece.strip((dialect.whitespace + "\n").encode()) or (at_end and not pieces):
+                values = _parse_piece(piece, path, skip, dialect, line_offset)
+                if first_width is None:
+                    first_width = (values.shape[1], line_offset + skip + 1)
+                elif values.shape[1] != first_width[0]:
+                    raise ParseError(f"ragged row: expected {first_width[0]} fields (as on line "
+                                     f"{first_width[1]}), found {values.shape[1]}", path,
+                                     line_offset + 1, None)
+                pieces.append(values)
+                line_offset += piece.count(b"\n")
+                skip = 0
+            if at_end:
+                break
+    values = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+    return RaggedBatch(values=values, lengths=np.array([len(values)], dtype=np.int64),
+                       sources=[path],
+                       first_lines=np.array([skip_num_lines + 1], dtype=np.int64))
+
+
+def _parse_piece(piece: bytes, path: str, skip: int, dialect: _Dialect,
+                 line_offset: int) -> np.ndarray:
+    """One block's lines as float32 rows; errors name lines counted from the file's top."""
+    try:
+        blocks, _ = _parse_files([piece], [path], skip, dialect)
+    except ParseError as e:
+        if not line_offset or e.line is None:
+            raise
+        raise ParseError(e.reason, path, e.line + line_offset, e.column) from None
+    return blocks[0].astype(np.float32)
 
 
 def read_csv_batch(paths: Sequence[str], skip_num_lines: int = 0,
@@ -329,7 +456,8 @@ def _parse_precise(data: bytes, path: str, skip: int, dialect: _Dialect) -> np.n
             width, width_line = len(fields), line_no
         for j, field in enumerate(fields[:width]):
             if not _NUMBER.fullmatch(field):
-                raise ParseError(_bad_field(field, dialect), path, line_no, j + 1)
+                hint = _HEADER_HINT if line_no == 1 and field and not rows else ""
+                raise ParseError(_bad_field(field, dialect) + hint, path, line_no, j + 1)
         if len(fields) != width:
             trailing = " (the last one empty: a trailing delimiter?)" \
                 if len(fields) > width and not fields[-1] else ""

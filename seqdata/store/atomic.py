@@ -48,7 +48,9 @@ def _remove_stale(parent: str, name: str) -> None:
 
 
 def _is_store(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, mf.MANIFEST_NAME))
+    """A store of this format or of format 1 (which ``--overwrite`` may replace)."""
+    return any(os.path.isfile(os.path.join(path, name))
+               for name in (mf.MANIFEST_NAME, mf.LEGACY_MANIFEST_NAME))
 
 
 @contextlib.contextmanager

@@ -16,7 +16,9 @@ sequences of any reader.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -25,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from seqdata.errors import AlignmentError, MissingFilesError, ParseError, SeqDataError, StoreError
-from seqdata.locations import default_workers, local_path, read_bytes
+from seqdata.locations import default_workers, is_url, local_path, read_all, read_bytes
+from seqdata.progress import Progress
 from seqdata.readers.base import RaggedBatch, SequenceRecordReader
-from seqdata.readers.csv import read_csv_batch
+from seqdata.readers.csv import header_fields, parse_csv_bytes, read_csv_blocks
+from seqdata.splits import NumberedFileInputSplit
 from seqdata.store import manifest as mf
-from seqdata.store.atomic import atomic_directory
+from seqdata.store.atomic import atomic_directory, os_errors
 from seqdata.store.reader import SequenceStore
 from seqdata.store.writer import Part, sequences_table, store_manifest, write_manifest, write_part
 
@@ -40,16 +44,19 @@ ON_ERROR = ("raise", "skip")
 # few enough that progress stays fine-grained and memory per worker bounded.
 MIN_CHUNK_FILES = 256
 MAX_CHUNK_FILES = 4096
+# A local file larger than this is parsed block by block (bounded memory, errors early).
+LARGE_FILE_BYTES = 64 << 20
 
 
 # ----------------------------------------------------------------------------- one chunk
 
 @dataclass
 class _Chunk:
-    """What one worker converts: sequences ``ids`` (corpus positions) of the corpus."""
+    """What one worker converts: sequences at corpus ``positions``, numbered ``ids``."""
 
     index: int
     data_dir: str
+    store_id: str
     ids: list[int]
     feature_paths: list[str]
     label_paths: list[str] | None
@@ -59,11 +66,8 @@ class _Chunk:
     on_error: str
     columns: int
     label_columns: int | None
-
-
-def _file_digest(location: str) -> str:
-    """The sha256 of a file, read as the readers read it (errors are SeqDataErrors)."""
-    return mf.file_sha256(read_bytes(location))
+    roots: dict[str, str | None]
+    channels: dict[str, list[str] | None]
 
 
 def _check_columns(batch: RaggedBatch, expected: int, role: str, reference: str) -> None:
@@ -73,16 +77,66 @@ def _check_columns(batch: RaggedBatch, expected: int, role: str, reference: str)
                          f"found {found}", batch.sources[0], int(batch.first_lines[0]))
 
 
-def _read_pair(chunk: _Chunk, positions: Sequence[int]) -> tuple[RaggedBatch, RaggedBatch | None]:
-    features = read_csv_batch([chunk.feature_paths[i] for i in positions], chunk.skip_num_lines,
-                              chunk.delimiter)
+def _size(location: str) -> int:
+    path = local_path(location)
+    try:
+        return os.path.getsize(path) if path is not None else 0
+    except OSError:
+        return 0  # missing: the read says so
+
+
+def _read_role(paths: list[str], skip_num_lines: int, delimiter: str
+               ) -> tuple[RaggedBatch, list[str]]:
+    """Files parsed and hashed from one read of each (the checksum describes the values).
+
+    Local files larger than :data:`LARGE_FILE_BYTES` are read in blocks (NOTE [ Reading a
+    large file in blocks ]); the others in one bulk parse.
+    """
+    large = [i for i, p in enumerate(paths) if _size(p) > LARGE_FILE_BYTES]
+    if not large:
+        raw = read_all([(p, local_path(p)) for p in paths])
+        digests = [mf.file_sha256(data) for data in raw]
+        return parse_csv_bytes(raw, paths, skip_num_lines, delimiter), digests
+    small = [i for i in range(len(paths)) if i not in set(large)]
+    parts: dict[int, RaggedBatch] = {}
+    digest_of: dict[int, str] = {}
+    if small:
+        bulk, bulk_digests = _read_role([paths[i] for i in small], skip_num_lines, delimiter)
+        ends = np.cumsum(bulk.lengths)
+        for k, i in enumerate(small):
+            parts[i] = RaggedBatch(bulk.values[ends[k] - bulk.lengths[k]:ends[k]],
+                                   bulk.lengths[k:k + 1], [paths[i]], bulk.first_lines[k:k + 1])
+            digest_of[i] = bulk_digests[k]
+    for i in large:
+        h = hashlib.sha256()
+        parts[i] = read_csv_blocks(local_path(paths[i]) or paths[i], skip_num_lines, delimiter,
+                                   h.update)
+        parts[i].sources[0] = paths[i]
+        digest_of[i] = h.hexdigest()
+    ordered = [parts[i] for i in range(len(paths))]
+    for batch in ordered:
+        if batch.values.shape[1] != ordered[0].values.shape[1]:
+            raise ParseError(f"expected {ordered[0].values.shape[1]} columns (as in "
+                             f"{paths[0]}), found {batch.values.shape[1]}; all files of one "
+                             "reader must have the same number of columns", batch.sources[0],
+                             skip_num_lines + 1, None)
+    return _concat(ordered), [digest_of[i] for i in range(len(paths))]
+
+
+_Pair = tuple[RaggedBatch, list[str], RaggedBatch | None, list[str]]
+
+
+def _read_pair(chunk: _Chunk, positions: Sequence[int]) -> _Pair:
+    features, digests = _read_role([chunk.feature_paths[i] for i in positions],
+                                   chunk.skip_num_lines, chunk.delimiter)
     _check_columns(features, chunk.columns, "feature", "the first feature file")
-    labels = None
+    labels: RaggedBatch | None = None
+    label_digests: list[str] = []
     if chunk.label_paths is not None and chunk.label_columns is not None:
-        labels = read_csv_batch([chunk.label_paths[i] for i in positions],
-                                chunk.label_skip_num_lines, chunk.delimiter)
+        labels, label_digests = _read_role([chunk.label_paths[i] for i in positions],
+                                           chunk.label_skip_num_lines, chunk.delimiter)
         _check_columns(labels, chunk.label_columns, "label", "the first label file")
-    return features, labels
+    return features, digests, labels, label_digests
 
 
 def _convert_chunk(chunk: _Chunk) -> Part:
@@ -90,7 +144,7 @@ def _convert_chunk(chunk: _Chunk) -> Part:
     positions = list(range(len(chunk.ids)))
     skipped: list[dict[str, Any]] = []
     try:
-        features, labels = _read_pair(chunk, positions)
+        features, digests, labels, label_digests = _read_pair(chunk, positions)
     except SeqDataError:
         if chunk.on_error == "raise":
             raise
@@ -111,18 +165,22 @@ def _convert_chunk(chunk: _Chunk) -> Part:
         if not kept:
             return Part(chunk.index, None, np.zeros(0, np.int64), None, {}, [], [], [], [],
                         skipped)
-        features = _concat([f for f, _ in singles])
-        labels = None if singles[0][1] is None else _concat(
-            [lb for _, lb in singles if lb is not None])
+        features = _concat([s[0] for s in singles])
+        digests = [d for s in singles for d in s[1]]
+        labels = None if singles[0][2] is None else _concat(
+            [s[2] for s in singles if s[2] is not None])
+        label_digests = [d for s in singles for d in s[3]]
 
-    digests = [_file_digest(chunk.feature_paths[i]) for i in positions]
-    label_digests = ([_file_digest(chunk.label_paths[i]) for i in positions]
-                     if chunk.label_paths is not None else [])
+    sources = {"features": _relative(features.sources, chunk.roots["features"])}
+    if labels is not None:
+        sources["labels"] = _relative(labels.sources, chunk.roots["labels"])
     table = sequences_table(np.array([chunk.ids[i] for i in positions]), features, labels,
-                            digests, label_digests if labels is not None else None)
+                            digests, label_digests if labels is not None else None, sources,
+                            chunk.channels)
     name = f"part-{chunk.index:05d}.parquet"
-    write_part(table, os.path.join(chunk.data_dir, name))
-    return Part.of(chunk.index, name, features, labels, digests, label_digests, skipped)
+    written = write_part(table, os.path.join(chunk.data_dir, name), chunk.store_id, chunk.index)
+    return Part.of(chunk.index, name, features, labels, digests, label_digests, skipped,
+                   written)
 
 
 def _concat(batches: Sequence[RaggedBatch]) -> RaggedBatch:
@@ -153,25 +211,76 @@ def _missing(paths: Sequence[str]) -> list[str]:
     return missing
 
 
-def _probe_columns(paths: Sequence[str], skip_num_lines: int, delimiter: str, on_error: str,
-                   missing: set[str]) -> int:
-    """Column count of the corpus: that of its first readable file."""
+def _probe(paths: Sequence[str], skip_num_lines: int, delimiter: str, on_error: str,
+           missing: set[str]) -> tuple[int, list[str] | None]:
+    """Column count of the corpus and its channel names: those of its first readable file
+    (names from its header, the last skipped line, when it has one field per column)."""
     first_error: SeqDataError | None = None
     for path in paths:
         if path in missing:
             continue
         try:
-            return int(read_csv_batch([path], skip_num_lines, delimiter).values.shape[1])
+            data = _head(path)
+            width = int(parse_csv_bytes([data], [path], skip_num_lines, delimiter)
+                        .values.shape[1])
         except SeqDataError as e:
             if on_error == "raise":
                 raise
             first_error = first_error or e
+            continue
+        names = header_fields(data, skip_num_lines, delimiter)
+        return width, names if names is not None and len(names) == width and all(names) \
+            else None
     raise SeqDataError(f"expected at least one readable file, found none (first problem: "
                        f"{first_error or 'every file is missing'})")
 
 
+def _head(location: str) -> bytes:
+    """A file's first lines (up to 1 MiB, whole lines) when it is large, else all of it: what
+    the column count and the header are read from."""
+    path = local_path(location)
+    if path is None or _size(location) <= LARGE_FILE_BYTES:
+        return read_bytes(location)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError as e:
+        raise SeqDataError(f"{location}: cannot read the file: {e}") from None
+    cut = head.rfind(b"\n") + 1
+    return head[:cut] if cut else read_bytes(location)
+
+
+def _numbers(split: object, n: int) -> list[int]:
+    """The id of each file: its ``%d`` number for a NumberedFileInputSplit, else its position."""
+    if isinstance(split, NumberedFileInputSplit):
+        return list(range(split.min_idx, split.max_idx + 1))
+    return list(range(n))
+
+
+# NOTE [ Sources relative to the corpus root ]
+# The store keeps each file's path relative to the deepest directory holding every file of
+# its role (``roots`` in the manifest), so a store does not carry a machine's directory
+# layout in every row, and tools see ``0.csv``, ``sub/1.csv``. Readers join the two again, so
+# records and errors name the file as it was given. URLs, and paths without a common
+# directory, keep their full spelling (root null).
+def _corpus_root(paths: Sequence[str]) -> str | None:
+    if any(is_url(p) for p in paths):
+        return None
+    try:
+        root = os.path.commonpath([os.path.dirname(p) for p in paths])
+    except ValueError:  # absolute and relative paths mixed
+        return None
+    if not root or not all(os.path.join(root, os.path.relpath(p, root)) == p for p in paths):
+        return None
+    return root
+
+
+def _relative(paths: Sequence[str], root: str | None) -> list[str]:
+    return list(paths) if root is None else [os.path.relpath(p, root) for p in paths]
+
+
 def convert(features: object, out: str | os.PathLike[str], labels: object = None, *,
-            skip_num_lines: int = 0, label_skip_num_lines: int | None = None,
+            skip_num_lines: int = 0, label_skip_num_lines: int = 0,
             delimiter: str = ",",
             overwrite: bool = False, workers: int | None = None, on_error: str = "raise",
             progress: bool = True) -> SequenceStore:
@@ -179,17 +288,20 @@ def convert(features: object, out: str | os.PathLike[str], labels: object = None
 
     ``features`` and ``labels`` are input splits (``NumberedFileInputSplit``, ``FileSplit``,
     ``ListSplit``) or lists of paths; file ``i`` of ``labels`` labels file ``i`` of
-    ``features``. ``label_skip_num_lines`` defaults to ``skip_num_lines``. ``workers``
-    threads convert chunks of files in parallel (default:
+    ``features``. ``skip_num_lines`` lines are skipped at the top of every feature file and
+    ``label_skip_num_lines`` (default 0, as everywhere) of every label file; the last skipped
+    line of the first file, when it has one field per column, gives the channel names.
+    ``workers`` threads convert chunks of files in parallel (default:
     :func:`~seqdata.locations.default_workers`). ``on_error="skip"``
     leaves out files that do not parse (a sequence is skipped when its feature or its label
     file is bad) and lists them, with the reason, under ``"skipped"`` in the manifest. Returns
-    the opened store. Sequences keep their corpus position as ``id``.
+    the opened store. A sequence's ``id`` is the ``%d`` number of its file for a
+    ``NumberedFileInputSplit``, else its position in the corpus. Each file is read once: the
+    checksum recorded describes the bytes parsed. Failures to write (disk full, permissions)
+    raise :class:`~seqdata.errors.StoreError` naming the path, and leave nothing behind.
     """
     if on_error not in ON_ERROR:
         raise SeqDataError(f"on_error: expected one of {ON_ERROR}, found {on_error!r}")
-    label_skip_num_lines = (skip_num_lines if label_skip_num_lines is None
-                            else label_skip_num_lines)
     feature_paths = _locations(features, "features")
     label_paths = None if labels is None else _locations(labels, "labels")
     if not feature_paths:
@@ -203,33 +315,41 @@ def convert(features: object, out: str | os.PathLike[str], labels: object = None
                                 f"{', '.join(missing[:3])}")
     missing_set = set(missing)
     n_workers = max(1, workers or default_workers())
+    numbers = _numbers(features, len(feature_paths))
+    roots = {"features": _corpus_root(feature_paths),
+             "labels": None if label_paths is None else _corpus_root(label_paths)}
+    store_id = uuid.uuid4().hex
 
     with atomic_directory(os.fspath(out), overwrite) as tmp:
         data_dir = os.path.join(tmp, mf.DATA_DIR)
-        os.mkdir(data_dir)
-        columns = _probe_columns(feature_paths, skip_num_lines, delimiter, on_error, missing_set)
-        label_columns = None if label_paths is None else _probe_columns(
+        with os_errors(data_dir, "create the data directory"):
+            os.mkdir(data_dir)
+        columns, names = _probe(feature_paths, skip_num_lines, delimiter, on_error, missing_set)
+        label_columns, label_names = (None, None) if label_paths is None else _probe(
             label_paths, label_skip_num_lines, delimiter, on_error, missing_set)
+        channels = {"features": names, "labels": label_names}
 
-        ids: list[int] = []
+        positions: list[int] = []
         skipped: list[dict[str, Any]] = []
         for i, path in enumerate(feature_paths):
             bad = [p for p in (path, label_paths[i] if label_paths else None) if p in missing_set]
             if bad:
-                skipped.append({"id": i, "path": path,
+                skipped.append({"id": numbers[i], "path": path,
                                 **({"label_path": label_paths[i]} if label_paths else {}),
                                 "reason": f"file not found: {bad[0]}"})
             else:
-                ids.append(i)
-        size = int(np.clip(-(-len(ids) // (4 * n_workers)), MIN_CHUNK_FILES, MAX_CHUNK_FILES))
+                positions.append(i)
+        size = int(np.clip(-(-len(positions) // (4 * n_workers)), MIN_CHUNK_FILES,
+                           MAX_CHUNK_FILES))
         chunks = []
-        for k, start in enumerate(range(0, len(ids), size)):
-            part = ids[start:start + size]
+        for k, start in enumerate(range(0, len(positions), size)):
+            part = positions[start:start + size]
             chunks.append(_Chunk(
-                k, data_dir, part, [feature_paths[i] for i in part],
+                k, data_dir, store_id, [numbers[i] for i in part],
+                [feature_paths[i] for i in part],
                 None if label_paths is None else [label_paths[i] for i in part],
                 skip_num_lines, label_skip_num_lines, delimiter, on_error, columns,
-                label_columns))
+                label_columns, roots, channels))
         parts = _run_chunks(chunks, n_workers, progress)
         skipped += [s for p in parts for s in p.skipped]
         skipped.sort(key=lambda s: int(s["id"]))
@@ -240,18 +360,17 @@ def convert(features: object, out: str | os.PathLike[str], labels: object = None
         # NOTE [ Manifest keys keep their names ]
         # On disk the options stay "skip_lines" and "label_skip_lines" (the CLI's flags):
         # stores written before the Python API took DL4J's spelling read the same.
-        write_manifest(store_manifest(written, columns, label_columns, skipped, {
-            "skip_lines": skip_num_lines,
-            "label_skip_lines": label_skip_num_lines if labels is not None else None,
-            "delimiter": delimiter, "on_error": on_error, "workers": n_workers}), tmp)
+        write_manifest(store_manifest(
+            written, columns, label_columns, skipped, {
+                "skip_lines": skip_num_lines,
+                "label_skip_lines": label_skip_num_lines if labels is not None else None,
+                "delimiter": delimiter, "on_error": on_error, "workers": n_workers},
+            store_id, channels=channels, roots=roots), tmp)
     return SequenceStore(out)
 
 
 def _run_chunks(chunks: list[_Chunk], n_workers: int, progress: bool) -> list[Part]:
-    from tqdm import tqdm
-
-    bar = tqdm(total=sum(len(c.ids) for c in chunks), unit="file", desc="convert",
-               disable=not progress)
+    bar = Progress(sum(len(c.ids) for c in chunks), "convert", "file", enabled=progress)
     parts: list[Part] = []
     with bar:
         if n_workers == 1 or len(chunks) == 1:
@@ -301,10 +420,15 @@ def write_store(features: SequenceRecordReader, out: str | os.PathLike[str],
         if batch is not None and batch.values.ndim != 2:
             raise StoreError(f"{role}: expected [T, C] sequences, found steps of shape "
                              f"{batch.values.shape[1:]}")
+    store_id = uuid.uuid4().hex
     with atomic_directory(os.fspath(out), overwrite) as tmp:
-        os.mkdir(os.path.join(tmp, mf.DATA_DIR))
+        data_dir = os.path.join(tmp, mf.DATA_DIR)
+        with os_errors(data_dir, "create the data directory"):
+            os.mkdir(data_dir)
         name = "part-00000.parquet"
-        write_part(sequences_table(np.arange(n), fb, lb), os.path.join(tmp, mf.DATA_DIR, name))
-        write_manifest(store_manifest([Part.of(0, name, fb, lb)], int(fb.values.shape[1]),
+        written = write_part(sequences_table(np.arange(n), fb, lb),
+                             os.path.join(data_dir, name), store_id, 0)
+        write_manifest(store_manifest([Part.of(0, name, fb, lb, written=written)],
+                                      int(fb.values.shape[1]),
                                       None if lb is None else int(lb.values.shape[1]), [], {},
-                                      checksums=False), tmp)
+                                      store_id, checksums=False), tmp)

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from seqdata.errors import SeqDataError
+from seqdata.progress import Progress
 from seqdata.splits import NumberPattern
 from seqdata.store.atomic import os_errors
 from seqdata.store.reader import SequenceStore
@@ -48,14 +49,15 @@ def _csv_blocks(values: np.ndarray, lengths: np.ndarray) -> list[bytes]:
 
 
 def export(store: SequenceStore | str | os.PathLike[str], out_dir: str | os.PathLike[str],
-           pattern: str = "seq_%d.csv") -> list[str]:
+           pattern: str = "seq_%d.csv", progress: bool = False) -> list[str]:
     """Write a store back to numbered CSV files; returns the paths written.
 
     Sequence ``i`` (store order, from 0) goes to ``OUT/features/<pattern % i>`` and, when the
     store has labels, its labels to ``OUT/labels/<pattern % i>``: the layout DL4J's examples
     read with two ``NumberedFileInputSplit``s. Existing files of those names are replaced.
     ``pattern`` is a file name following NumberedFileInputSplit's grammar (see
-    NOTE [ The %d pattern grammar ] in :mod:`seqdata.splits`).
+    NOTE [ The %d pattern grammar ] in :mod:`seqdata.splits`). ``progress`` reports each
+    chunk of sequences written (:class:`~seqdata.progress.Progress`).
     """
     names = NumberPattern.parse(pattern, "pattern")
     if "/" in pattern:
@@ -68,6 +70,7 @@ def export(store: SequenceStore | str | os.PathLike[str], out_dir: str | os.Path
         with os_errors(directory, "create the export directory"):
             os.makedirs(directory, exist_ok=True)
         reader = store.reader(role)
+        bar = Progress(len(reader), f"export {role}", "sequence", enabled=progress)
         for start in range(0, len(reader), _EXPORT_CHUNK):
             batch = reader.load_ragged(range(start, min(start + _EXPORT_CHUNK, len(reader))))
             for i, block in enumerate(_csv_blocks(batch.values, batch.lengths), start):
@@ -75,4 +78,5 @@ def export(store: SequenceStore | str | os.PathLike[str], out_dir: str | os.Path
                 with os_errors(path, "write the file"), open(path, "wb") as f:
                     f.write(block)
                 written.append(path)
+            bar.update(len(batch.lengths))
     return written

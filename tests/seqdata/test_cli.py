@@ -53,7 +53,7 @@ def test_convert_then_info(corpus):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert "sequences: 6" in lines
-    assert "features: 2 columns, length min 1, median 3.5, max 6" in lines
+    assert "features: 2 columns (a, b), length min 1, median 3.5, max 6" in lines
     assert "labels: 1 column, length min 1, median 1, max 1" in lines
     assert "label counts: 0: 1, 1: 2, 2: 3" in lines
 
@@ -76,11 +76,11 @@ def test_info_on_a_corpus_and_plot_size(corpus):
     assert "length: min 2, median 3.5, max 5" in result.stdout
     import matplotlib.image
 
-    assert matplotlib.image.imread(str(tmp / "h.png")).shape == (500, 800, 4)
+    assert matplotlib.image.imread(str(tmp / "h.png")).shape == (800, 1200, 4)
     assert run("convert", fpat, "--range", 0, 5, "--skip-lines", 1, "--out",
                tmp / "s").exit_code == 0
     assert run("info", tmp / "s", "--plot", tmp / "s.png").exit_code == 0
-    assert matplotlib.image.imread(str(tmp / "s.png")).shape == (500, 800, 4)
+    assert matplotlib.image.imread(str(tmp / "s.png")).shape == (800, 1200, 4)
 
 
 def test_validate_reports_every_fault_with_file_and_line(tmp_path):
@@ -135,7 +135,7 @@ def test_skip_policy_through_the_cli(corpus):
                  "--on-error", "skip")
     assert result.exit_code == 0, result.output
     assert "wrote 5 sequences" in result.stdout and "skipped 1" in result.stdout
-    skipped = json.loads((tmp / "s" / "manifest.json").read_text())["skipped"]
+    skipped = json.loads((tmp / "s" / "_manifest.json").read_text())["skipped"]
     assert [(s["id"], s["path"]) for s in skipped] == [(3, fpat % 3)]
     assert "ragged row" in skipped[0]["reason"]
 
@@ -148,6 +148,7 @@ def test_exit_codes(corpus):
         ("convert", tmp / "features", "--range", 0, 1, "--out", tmp / "s"),  # range on a dir
         ("convert", fpat, "--range", 0, 5, "--out", tmp / "s", "--on-error", "ignore"),
         ("validate", fpat, "--range", 0, 5, "--num-classes", 0),
+        ("validate", fpat, "--range", 0, 5, "--skip-lines", 1, "--num-classes", 3),  # no labels
         ("frobnicate",),
     ]
     for args in usage:
@@ -158,6 +159,7 @@ def test_exit_codes(corpus):
     bad = run("convert", fpat, "--range", 0, 5, "--out", tmp / "s")   # header not skipped
     assert bad.exit_code == 1
     assert f"error: {fpat % 0}:1:1: expected a number, found 'a'" in bad.stderr
+    assert "use --skip-lines 1" in bad.stderr
     assert not (tmp / "s").exists()
     ok = ("convert", fpat, "--range", 0, 5, "--skip-lines", 1, "--out", tmp / "s")
     assert run(*ok).exit_code == 0
@@ -194,3 +196,69 @@ def test_killed_conversion_leaves_no_output_and_a_second_run_succeeds(tmp_path):
     assert result.exit_code == 0, result.output
     assert len(SequenceStore(out)) == 5000
     assert sorted(os.listdir(tmp_path)) == ["corpus", "store"]
+
+
+def test_info_labels_counts_classes_of_a_csv_corpus_and_the_plot_shows_them(corpus):
+    tmp, fpat, lpat = corpus
+    result = run("info", fpat, "--labels", lpat, "--range", 0, 5, "--skip-lines", 1,
+                 "--plot", tmp / "c.png")
+    assert result.exit_code == 0, result.output
+    assert "label counts: 0: 1, 1: 2, 2: 3" in result.stdout.splitlines()
+
+
+def test_plot_title_names_the_corpus_and_lengths_bin_by_whole_steps(corpus, monkeypatch):
+    import matplotlib.figure
+
+    from seqdata import plots
+
+    tmp, fpat, lpat = corpus
+    titles, hists = [], []
+    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle",
+                        lambda self, t, **k: titles.append(t))
+    real_hist = matplotlib.axes.Axes.hist
+    monkeypatch.setattr(matplotlib.axes.Axes, "hist",
+                        lambda self, x, bins, **k: hists.append(bins) or real_hist(
+                            self, x, bins=bins, **k))
+    assert run("info", fpat, "--range", 0, 5, "--skip-lines", 1, "--plot",
+               tmp / "p.png").exit_code == 0
+    assert titles == [f"{os.path.basename(tmp)}/features: 6 sequences"]
+    assert hists == [[0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5]]
+    assert plots.length_bins(np.array([7, 7])).tolist() == [6.5, 7.5]
+
+
+def test_validate_a_store_checks_every_part_and_label_skip_lines(corpus):
+    tmp, fpat, lpat = corpus
+    texts = [open(lpat % i).read() for i in range(6)]
+    lpat2 = write_texts(tmp / "labels_h", ["y\n" + t for t in texts])
+    result = run("validate", fpat, "--labels", lpat2, "--range", 0, 5, "--skip-lines", 1,
+                 "--label-skip-lines", 1, "--num-classes", 3)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("note:") == 1     # the many-to-one note, once
+    assert run("convert", fpat, "--labels", lpat, "--range", 0, 5, "--skip-lines", 1,
+               "--out", tmp / "s").exit_code == 0
+    ok = run("validate", tmp / "s", "--num-classes", 3)
+    assert ok.exit_code == 0 and "ok: store" in ok.stdout, ok.output
+    assert run("validate", tmp / "s", "--num-classes", 2).exit_code == 1
+    part = tmp / "s" / "data" / "part-00000.parquet"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 1
+    part.write_bytes(bytes(data))
+    bad = run("validate", tmp / "s")
+    assert bad.exit_code == 1 and "part data/part-00000.parquet" in bad.stderr
+    assert "checksum mismatch" in bad.stderr
+
+
+def test_progress_is_one_line_per_step_without_a_terminal(corpus):
+    tmp, fpat, _ = corpus
+    result = run("convert", fpat, "--range", 0, 5, "--skip-lines", 1, "--out", tmp / "s")
+    assert result.exit_code == 0, result.output
+    assert "\r" not in result.stderr
+    assert "convert: 6/6 files" in result.stderr.splitlines()
+    for args, line in [(("validate", fpat, "--range", 0, 5, "--skip-lines", 1),
+                        "validate features: 6/6 files"),
+                       (("info", fpat, "--range", 0, 5, "--skip-lines", 1), "info: 6/6 files"),
+                       (("export", tmp / "s", "--out", tmp / "e"),
+                        "export features: 6/6 sequences")]:
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        assert "\r" not in result.stderr and line in result.stderr.splitlines(), result.stderr

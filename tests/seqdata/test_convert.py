@@ -166,7 +166,7 @@ def test_stale_temporary_directory_is_removed(tmp_path):
     (stale / "data").mkdir(parents=True)
     convert(write_texts(tmp_path / "f", ["1\n"]), tmp_path / "store", progress=False)
     assert sorted(os.listdir(tmp_path)) == ["f", "store"]
-    manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "store" / "_manifest.json").read_text())
     assert manifest["num_sequences"] == 1
 
 
@@ -187,17 +187,61 @@ def test_unusable_output_paths_raise_store_errors(tmp_path):
         export(store, tmp_path / "dy")
 
 
-def test_file_removed_after_parsing_is_a_seqdata_error(tmp_path, monkeypatch):
+def test_each_file_is_read_once_and_its_checksum_describes_the_values(tmp_path, monkeypatch):
+    """The checksum and the values come from one read: a file rewritten right after it was
+    read leaves a store whose checksum matches the values it holds."""
+    import hashlib
+
     paths = write_texts(tmp_path / "f", ["1,2\n", "3,4\n"])
-    parse = convert_module.read_csv_batch
+    read_all = convert_module.read_all
+    reads: list[str] = []
 
-    def parse_then_remove(batch_paths, *args):
-        batch = parse(batch_paths, *args)
-        if len(batch_paths) == len(paths):    # the chunk's parse, not the column probe
-            os.remove(paths[1])
-        return batch
+    def read_then_rewrite(files):
+        data = read_all(files)
+        for location, _ in files:
+            reads.append(location)
+            with open(location, "w") as f:
+                f.write("9,9\n")
+        return data
 
-    monkeypatch.setattr(convert_module, "read_csv_batch", parse_then_remove)
-    with pytest.raises(MissingFilesError, match=r"1\.csv"):
-        convert(paths, tmp_path / "st", progress=False, workers=1)
-    assert not (tmp_path / "st").exists()
+    monkeypatch.setattr(convert_module, "read_all", read_then_rewrite)
+    store = convert(paths, tmp_path / "st", progress=False, workers=1)
+    assert sorted(reads) == sorted(paths)            # once each
+    table = store.table(["source_sha256", "features"])
+    assert table.column("features").to_pylist() == [[[1.0, 2.0]], [[3.0, 4.0]]]
+    assert table.column("source_sha256").to_pylist() == [
+        hashlib.sha256(b"1,2\n").hexdigest(), hashlib.sha256(b"3,4\n").hexdigest()]
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_large_files_are_read_in_blocks_with_the_same_values_lines_and_checksums(
+        tmp_path, monkeypatch, block):
+    """Files above LARGE_FILE_BYTES are parsed block by block: the store, its checksums and
+    every error (with its line) are those of the whole-file read."""
+    import hashlib
+
+    from seqdata.readers import csv as csv_module
+
+    rng = np.random.default_rng(3)
+    texts = ["a,b\n" + "".join(f"{x:.6g},{y:.6g}\n" for x, y in rng.normal(size=(n, 2)))
+             + "\n \n" for n in (1, 40, 3, 97)]
+    paths = write_texts(tmp_path / "f", texts)
+    whole = convert(paths, tmp_path / "whole", skip_num_lines=1, progress=False)
+    monkeypatch.setattr(convert_module, "LARGE_FILE_BYTES", 50)
+    monkeypatch.setattr(csv_module, "STREAM_BLOCK_BYTES", block)
+    streamed = convert(paths, tmp_path / "streamed", skip_num_lines=1, progress=False)
+    columns = ["features", "length", "source_sha256"]
+    assert streamed.table(columns).equals(whole.table(columns))
+    assert streamed.table(["source_sha256"]).column(0).to_pylist()[1] == \
+        hashlib.sha256(texts[1].encode()).hexdigest()
+    bad = [texts[1].replace("\n", "\nx,1\n", 30), texts[1][:200] + "\n\n" + texts[1][200:],
+           texts[1].replace("\n", "\n1,2,3\n", 25), "a,b\n\n\n"]
+    for i, text in enumerate(bad):
+        (tmp_path / "f" / "1.csv").write_text(text)
+        with pytest.raises(ParseError) as big:
+            convert(paths, tmp_path / f"b{i}", skip_num_lines=1, progress=False, workers=1)
+        monkeypatch.setattr(convert_module, "LARGE_FILE_BYTES", 1 << 30)
+        with pytest.raises(ParseError) as small:
+            convert(paths, tmp_path / f"s{i}", skip_num_lines=1, progress=False, workers=1)
+        monkeypatch.setattr(convert_module, "LARGE_FILE_BYTES", 50)
+        assert (big.value.path, big.value.line) == (small.value.path, small.value.line), i

@@ -677,3 +677,35 @@ def test_pickled_iterator_gives_the_same_epoch():
     assert len(a) == len(b) == 3 and it.epoch == copy.epoch == 1
     for x, y in zip(a, b):
         assert_same(x, y)
+
+
+@pytest.mark.parametrize("form", ["two readers", "label column"])
+def test_a_non_numeric_class_label_is_a_label_error_naming_file_and_line(tmp_path, form):
+    from seqdata import (
+        CSVSequenceRecordReader,
+        LabelError,
+        NumberedFileInputSplit,
+        SequenceRecordReaderDataSetIterator,
+    )
+
+    def reader(pattern):
+        r = CSVSequenceRecordReader()
+        r.initialize(NumberedFileInputSplit(str(pattern), 0, 1))
+        return r
+
+    if form == "two readers":
+        for i, (f, lab) in enumerate([("1\n2\n", "0\n1\n"), ("3\n4\n", "1\ncat\n")]):
+            (tmp_path / f"f{i}.csv").write_text(f)
+            (tmp_path / f"l{i}.csv").write_text(lab)
+        it = SequenceRecordReaderDataSetIterator(reader(tmp_path / "f%d.csv"),
+                                                 reader(tmp_path / "l%d.csv"), 2, 2)
+        where = (str(tmp_path / "l1.csv"), 2, 1)
+    else:
+        for i, text in enumerate(["1,0\n2,1\n", "3,1\n4,cat\n"]):
+            (tmp_path / f"j{i}.csv").write_text(text)
+        it = SequenceRecordReaderDataSetIterator(reader(tmp_path / "j%d.csv"), 2, 2, -1)
+        where = (str(tmp_path / "j1.csv"), 2, 2)
+    with pytest.raises(LabelError, match="to one-hot") as err:
+        it.next()
+    assert (err.value.path, err.value.line, err.value.column) == where
+    assert "cat" in str(err.value)

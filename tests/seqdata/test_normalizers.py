@@ -11,7 +11,7 @@ from seqdata.alignment import AlignmentMode
 from seqdata.dataset import DataSet
 from seqdata.errors import SeqDataError
 from seqdata.iterator import SequenceRecordReaderDataSetIterator as Iter
-from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize
+from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize, normalizer_from_dict
 from seqdata.readers.base import CollectionSequenceRecordReader
 
 
@@ -208,3 +208,48 @@ def test_unfitted_and_shape_errors():
         norm.revert_labels(np.ones((1, 1, 3), np.float32))
     with pytest.raises(SeqDataError, match="needs labels"):
         NormalizerStandardize(fit_label=True).fit(DataSet(np.ones((1, 2, 3), np.float32)))
+
+
+def _nan_corpus(tmp_path):
+    from seqdata import CSVSequenceRecordReader, NumberedFileInputSplit
+
+    for i, text in enumerate(["1,2\n3,4\n", "5,6\n7,nan\n8,9\n", "1,1\n"]):
+        (tmp_path / f"{i}.csv").write_text("a,b\n" + text)
+    reader = CSVSequenceRecordReader(skip_num_lines=1)
+    reader.initialize(NumberedFileInputSplit(str(tmp_path / "%d.csv"), 0, 2))
+    return reader
+
+
+@pytest.mark.parametrize("cls", [NormalizerStandardize, NormalizerMinMaxScaler])
+def test_fit_on_a_nan_names_the_file_and_step(tmp_path, cls):
+    from seqdata import SequenceRecordReaderDataSetIterator
+
+    it = SequenceRecordReaderDataSetIterator(_nan_corpus(tmp_path), 2, -1, -1,
+                                             collect_meta_data=True)
+    with pytest.raises(SeqDataError, match=r"1\.csv: step 2 .*column 2") as err:
+        cls().fit(it)
+    assert "expected finite features, found nan" in str(err.value)
+    plain = SequenceRecordReaderDataSetIterator(_nan_corpus(tmp_path), 2, -1, -1)
+    with pytest.raises(SeqDataError, match=r"example 1, channel 1, real step 2"):
+        cls().fit(plain)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("m2", [-1.0], "cannot be negative"),
+    ("mean", [float("nan")], "expected finite values"),
+    ("max", [float("inf")], "expected finite values"),
+    ("min", [5.0], "expected min <= max"),
+    ("count", 0, "at least 1 step"),
+    ("mean", [1.0, 2.0], "one value per channel"),
+])
+def test_impossible_statistics_are_refused_when_loaded(tmp_path, key, value, message):
+    norm = NormalizerStandardize()
+    norm.fit(DataSet(np.array([[[1.0, 3.0]]], np.float32)))
+    d = norm.to_dict()
+    d["features"][key] = value
+    with pytest.raises(SeqDataError, match=message):
+        normalizer_from_dict(d, "norm.json")
+    path = tmp_path / "norm.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(SeqDataError, match=message):
+        NormalizerStandardize.load(path)

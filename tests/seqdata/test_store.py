@@ -49,10 +49,10 @@ def corpus(tmp_path_factory):
     n = len(lengths)
     split = lambda p: NumberedFileInputSplit(p, 0, n - 1)  # noqa: E731
     stores = {
-        "step": convert(split(fpat), root / "s_step", split(spat), skip_num_lines=1, workers=1,
-                        progress=False),
-        "last": convert(split(fpat), root / "s_last", split(lpat), skip_num_lines=1, workers=1,
-                        progress=False),
+        "step": convert(split(fpat), root / "s_step", split(spat), skip_num_lines=1,
+                        label_skip_num_lines=1, workers=1, progress=False),
+        "last": convert(split(fpat), root / "s_last", split(lpat), skip_num_lines=1,
+                        label_skip_num_lines=1, workers=1, progress=False),
         "joined": convert(split(joined), root / "s_joined", workers=1, progress=False),
     }
     return dict(root=root, n=n, features=features, per_step=per_step, last=last, fpat=fpat,
@@ -122,7 +122,8 @@ def test_label_error_names_the_original_file_and_line(tmp_path):
     fpat = write_csvs(tmp_path / "f", [np.ones((2, 1)), np.ones((3, 1))], header="x")
     lpat = write_csvs(tmp_path / "l", [[[0], [1]], [[1], [2], [9]]], header="y")
     split = lambda p: NumberedFileInputSplit(p, 0, 1)  # noqa: E731
-    store = convert(split(fpat), tmp_path / "s", split(lpat), skip_num_lines=1, progress=False)
+    store = convert(split(fpat), tmp_path / "s", split(lpat), skip_num_lines=1,
+                    label_skip_num_lines=1, progress=False)
     it = SequenceRecordReaderDataSetIterator(store.reader("features"), store.reader("labels"),
                                              2, 3, alignment_mode=AlignmentMode.ALIGN_START)
     with pytest.raises(LabelError) as err:
@@ -150,29 +151,62 @@ def test_gather_equals_the_sequences_written(tmp_path_factory, lengths, width, d
     np.testing.assert_array_equal(reader.sequence_lengths(), lengths)
 
 
-def test_plain_parquet_readers_see_the_same_rows(corpus):
+def test_plain_parquet_readers_open_the_store_path_itself(corpus):
+    import json
+
     import duckdb
     import pandas as pd
     import polars as pl
+    import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
     store = corpus["stores"]["step"]
-    data = os.path.join(store.path, "data")
+    path = store.path
     expected = [f.tolist() for f in corpus["features"]]
     n = corpus["n"]
-    df = pd.read_parquet(data)
+    assert sorted(os.listdir(path)) == ["_manifest.json", "data"]
+    df = pd.read_parquet(path)
     assert df["id"].tolist() == list(range(n))
     assert [[list(r) for r in x] for x in df["features"]] == expected
-    table = pq.read_table(data)
+    table = pads.dataset(path).to_table()
     assert table.column("features").to_pylist() == expected
     assert table.column("length").to_pylist() == [len(f) for f in expected]
-    pdf = pl.read_parquet(os.path.join(data, "*.parquet"))
-    assert pdf["source"].to_list() == [corpus["fpat"] % i for i in range(n)]
+    pdf = pl.scan_parquet(str(path) + "/**/*.parquet").collect()
+    assert pdf["source"].to_list() == [f"{i}.csv" for i in range(n)]       # relative
     assert [[list(r) for r in x] for x in pdf["features"].to_list()] == expected
-    rows = duckdb.sql(f"select id, features, labels from read_parquet('{data}/*.parquet') "
+    rows = duckdb.sql(f"select id, features, labels from '{path}/**/*.parquet' "
                       "order by id").fetchall()
     assert [[list(r) for r in row[1]] for row in rows] == expected
     assert [[list(r) for r in row[2]] for row in rows] == [y.tolist() for y in corpus["per_step"]]
+    # The parts describe themselves: channel names from the header, every column explained.
+    schema = pq.read_schema(os.path.join(path, "data", "part-00000.parquet"))
+    assert json.loads(schema.field("features").metadata[b"channels"]) == ["a", "b", "c"]
+    description = json.loads(schema.metadata[b"seqdata"])
+    assert description["store_id"] == store.manifest["store_id"]
+    assert set(description["columns"]) == set(schema.names)
+    assert store.channel_names("features") == ["a", "b", "c"]
+    assert store.channel_names("labels") == ["y"]
+
+
+def test_class_labels_are_an_integer_column_for_sql(corpus):
+    import duckdb
+
+    path = corpus["stores"]["last"].path
+    counts = dict(duckdb.sql(f"select label, count(*) from '{path}/**/*.parquet' "
+                             "group by label").fetchall())
+    classes, k = np.unique(np.concatenate(corpus["last"]).astype(int), return_counts=True)
+    assert counts == dict(zip(classes.tolist(), k.tolist()))
+    # Classes that change along a sequence have no single class: null.
+    step = duckdb.sql(f"select label, labels from '{corpus['stores']['step'].path}/**/*.parquet'"
+                      ).fetchall()
+    assert all((label is None) == (len({r[0] for r in labels}) > 1) for label, labels in step)
+
+
+def test_ids_are_the_numbers_of_the_files(tmp_path):
+    fpat = write_csvs(tmp_path / "f", [np.ones((1, 1))] * 8)
+    store = convert(NumberedFileInputSplit(fpat, 3, 7), tmp_path / "s", progress=False)
+    assert store.ids().tolist() == [3, 4, 5, 6, 7]
+    assert store.reader().load_sequences([0])[0].source == fpat % 3
 
 
 def test_manifest_summarises_the_corpus(corpus):
@@ -236,7 +270,7 @@ def test_store_opens_through_fsspec(corpus):
 def test_errors(tmp_path, corpus):
     with pytest.raises(StoreError, match="expected a seqdata store"):
         SequenceStore(tmp_path)
-    (tmp_path / "manifest.json").write_text("{not json")
+    (tmp_path / "_manifest.json").write_text("{not json")
     with pytest.raises(StoreError, match="invalid JSON"):
         SequenceStore(tmp_path)
     store = corpus["stores"]["joined"]

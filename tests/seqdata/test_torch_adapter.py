@@ -115,3 +115,50 @@ def test_dataloader_workers_follow_set_epoch():
 def test_set_epoch_is_checked():
     with pytest.raises(SeqDataError, match="epoch"):
         SequenceIterableDataset(make_iterator()).set_epoch(-1)
+
+
+def test_default_batch_size_is_refused_with_the_fix():
+    for workers in (0, 2):
+        loader = DataLoader(SequenceIterableDataset(make_iterator()), num_workers=workers)
+        with pytest.raises(SeqDataError, match=r"batch_size=None"):
+            list(loader)
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_len_and_minibatches_are_the_same_for_any_number_of_workers(workers):
+    reference = [to_tensors(ds) for ds in shuffled_iterator_of(25, 4)]
+    ds = SequenceIterableDataset(shuffled_iterator_of(25, 4))
+    loader = DataLoader(ds, batch_size=None, num_workers=workers)
+    assert len(loader) == len(reference) == 7
+    got = list(loader)
+    assert len(got) == len(reference)
+    for a, b in zip(got, reference):
+        for name in a:
+            assert (a[name] is None) == (b[name] is None)
+            if a[name] is not None:
+                assert torch.equal(a[name], b[name]), name
+
+
+def shuffled_iterator_of(n, batch):
+    return SequenceRecordReaderDataSetIterator(
+        CollectionSequenceRecordReader([np.full((i % 4 + 1, 2), float(i)) for i in range(n)]),
+        CollectionSequenceRecordReader([[[i % 3]] for i in range(n)]), batch, 3,
+        alignment_mode=AlignmentMode.ALIGN_END, shuffle=True, seed=5)
+
+
+def test_class_index_targets_as_torch_losses_take_them():
+    one_hot = next(iter(SequenceIterableDataset(make_iterator())))
+    per_step = next(iter(SequenceIterableDataset(make_iterator(), targets="index")))
+    per_sequence = next(iter(SequenceIterableDataset(make_iterator(), targets="sequence_index",
+                                                     as_tuple=True)))
+    labels, mask = one_hot["labels"], one_hot["labels_mask"]
+    assert per_step["labels"].dtype == torch.int64
+    assert per_step["labels"].shape == mask.shape
+    assert torch.equal(per_step["labels"] == -100, mask == 0)
+    # The masked one-hot loss equals cross_entropy with ignore_index.
+    logits = torch.randn(labels.shape[0], 3, labels.shape[2])
+    masked = -(torch.log_softmax(logits, 1) * labels).sum(1)[mask > 0].mean()
+    assert torch.allclose(torch.nn.functional.cross_entropy(logits, per_step["labels"]), masked)
+    assert per_sequence[1].tolist() == [i % 3 for i in range(4)]
+    with pytest.raises(SeqDataError, match="targets"):
+        SequenceIterableDataset(make_iterator(), targets="classes")
