@@ -126,19 +126,19 @@ def restore_normalizer(source: str | os.PathLike[str] | bytes) -> Any:
 
 # NOTE [ DL4J statistics as seqdata's ]
 # seqdata keeps count / mean / m2 / min / max; DL4J files keep only what the transform needs.
-# With count 1, m2 = std**2 gives back std exactly (sqrt of a correctly rounded square). The
-# unknown min / max of a standardiser are -inf / +inf, so no channel counts as constant (DL4J
-# divides by its stored std, already floored at Nd4j.EPS_THRESHOLD); a MIN_MAX file's mean and
-# std are unknown and unused (NaN).
+# With count 1, m2 = std**2 gives back std exactly (sqrt of a correctly rounded square). A
+# standardiser's file has no min / max: seqdata only compares them to tell a constant channel
+# (max == min, then not divided), so mean -/+ std stand in, which differ wherever DL4J divides
+# (DL4J floors a stored std at Nd4j.EPS_THRESHOLD, so it is never 0). A MIN_MAX file has no
+# mean / std, which its transform never reads: the midpoint of [min, max] and m2 = 0 stand in.
+# Both keep every statistic finite, as normalizer_from_dict requires.
 def _standardize_stats(mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
-    n = mean.size
     return {"count": 1, "mean": mean.tolist(), "m2": (std ** 2).tolist(),
-            "min": [-np.inf] * n, "max": [np.inf] * n}
+            "min": (mean - std).tolist(), "max": (mean + std).tolist()}
 
 
 def _min_max_stats(low: np.ndarray, high: np.ndarray) -> dict[str, Any]:
-    n = low.size
-    return {"count": 1, "mean": [np.nan] * n, "m2": [np.nan] * n,
+    return {"count": 1, "mean": ((low + high) / 2).tolist(), "m2": [0.0] * low.size,
             "min": low.tolist(), "max": high.tolist()}
 
 

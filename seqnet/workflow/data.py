@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from seqdata.errors import StoreError
 from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
 from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize
 from seqdata.readers.base import Indices, RaggedBatch, SequenceRecord, SequenceRecordReader
@@ -59,12 +60,14 @@ def split_readers(data: DataConfig, split: SplitConfig
         labels = store.reader("labels") if "labels" in store.roles else None
         if split.range is not None:
             low, high = split.range
-            if high >= len(store):
+            try:
+                indices = store.index_range(low, high)
+            except StoreError:
                 raise ConfigurationError(
-                    f"range [{low}, {high}] of store {split.store}: expected indices below "
-                    f"its {len(store)} sequences")
-            features = SubsetReader(features, range(low, high + 1))
-            labels = SubsetReader(labels, range(low, high + 1)) if labels is not None else None
+                    f"range [{low}, {high}] of store {split.store}: expected 0 <= min <= max "
+                    f"and indices below its {len(store)} sequences") from None
+            features = SubsetReader(features, indices)
+            labels = SubsetReader(labels, indices) if labels is not None else None
         features.initialize()
         if labels is not None:
             labels.initialize()
