@@ -10,6 +10,12 @@
 """
 
 from seqdata.dataset import DataSet
+from seqdata.dataset_iterator import (
+    AsyncDataSetIterator,
+    DataSetIterator,
+    ListDataSetIterator,
+    ShardedDataSetIterator,
+)
 from seqdata.errors import (
     AlignmentError,
     LabelError,
@@ -45,14 +51,17 @@ from seqdata.store.reader import SequenceStore, StoreSequenceRecordReader
 __all__ = [
     "AlignmentError",
     "AlignmentMode",
+    "AsyncDataSetIterator",
     "CSVSequenceRecordReader",
     "CollectionSequenceRecordReader",
     "DataSet",
+    "DataSetIterator",
     "DataSetPreProcessor",
     "ExampleMetaData",
     "FileSplit",
     "InputSplit",
     "LabelError",
+    "ListDataSetIterator",
     "ListSplit",
     "MissingFilesError",
     "NormalizerMinMaxScaler",
@@ -66,6 +75,7 @@ __all__ = [
     "SequenceRecordReader",
     "SequenceRecordReaderDataSetIterator",
     "SequenceStore",
+    "ShardedDataSetIterator",
     "SplitArgumentError",
     "SplitError",
     "StoreError",
