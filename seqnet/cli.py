@@ -18,6 +18,9 @@ import click
 from seqdata.errors import SeqDataError
 from seqnet.errors import SeqNetError
 
+# NOTE: nothing here imports torch at module level, so `seqnet --version` and `--help`
+# answer at once (NOTE [ Why the package imports lazily ] in seqnet/__init__.py).
+
 
 def _errors_as_exit_1(command: Callable[..., Any]) -> Callable[..., Any]:
     """Print our own errors as one line and exit 1 (click itself exits 2 on usage errors)."""
@@ -38,6 +41,10 @@ def _errors_as_exit_1(command: Callable[..., Any]) -> Callable[..., Any]:
 def main() -> None:
     """Train and run recurrent networks on sequence files (DL4J names, PyTorch underneath)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # Off a terminal, long loops report progress as log lines instead of redrawn bars
+    # (NOTE [ Why no progress bar in a log file ] in seqnet.training.progress).
+    for name in ("seqnet.progress", "seqnet.listeners"):
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 @main.command()

@@ -40,8 +40,9 @@ def is_interactive(stream: TextIO | None) -> bool:
 class LineProgress:
     """tqdm's ``update`` / ``close`` as one log line every ``interval`` seconds."""
 
-    def __init__(self, total: int | None, desc: str, interval: float = LINE_INTERVAL_S) -> None:
-        self.total, self.desc, self.interval = total, desc, interval
+    def __init__(self, total: int | None, desc: str, interval: float | None = None) -> None:
+        self.total, self.desc = total, desc
+        self.interval = LINE_INTERVAL_S if interval is None else interval
         self.count = 0
         self._last = time.monotonic()
 
