@@ -155,9 +155,11 @@ def _plain(value: Any) -> Any:
 
 
 def _classes(base: type) -> list[type]:
-    found, todo = [], [base]
+    found: list[type] = []
+    todo: list[type] = [base]
     while todo:
         cls = todo.pop()
+        sub: type
         for sub in cls.__subclasses__():
             todo.append(sub)
             if dataclasses.is_dataclass(sub) and not sub.__name__.startswith("_") \
