@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from seqnet.workflow import build, run_config
 from seqnet.workflow.reference import MEANINGS, render
+from seqnet.workflow.run_config import load_run_config
 from seqnet.workflow.toml_io import read_toml
 from tests.conftest import ROOT
 
@@ -26,9 +29,15 @@ def test_every_key_of_every_table_is_documented_and_nothing_else():
         assert re.search(rf"^\| `{re.escape(key.split('.', 1)[1])}` \|", text, re.M), key
 
 
-def test_the_shipped_run_file_only_uses_documented_keys():
-    table = read_toml(ROOT / "examples" / "japanese_vowels.toml")
-    for section in ("data", "run"):
+@pytest.mark.parametrize("name", ["japanese_vowels.toml", "uci_synthetic_control.toml"])
+def test_the_shipped_run_files_are_valid_and_use_documented_keys(name):
+    path = ROOT / "examples" / name
+    config = load_run_config(path)
+    table = read_toml(path)
+    for section in ("data", "network", "run"):
         for key in table[section]:
-            prefix = "split" if key in ("train", "validation", "test") else section
-            assert f"{section}.{key}" in MEANINGS or f"{prefix}.{key}" in MEANINGS
+            assert f"{section}.{key}" in MEANINGS, f"{name}: {section}.{key}"
+    if config.data.task == "classification" and config.data.num_classes > 2:
+        # Selection and early stopping look only at a validation split.
+        assert config.run.early_stopping_patience == 0 or \
+            config.data.validation_fraction is not None or config.data.validation is not None
