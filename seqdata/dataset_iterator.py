@@ -204,9 +204,10 @@ class ListDataSetIterator(DataSetIterator):
 class ShardedDataSetIterator(DataSetIterator):
     """Minibatch ``i`` of every epoch of ``inner`` goes to rank ``i % world_size``.
 
-    Every rank gets the same number of minibatches (``len(inner) // world_size``, so up to
-    ``world_size - 1`` trailing minibatches of an epoch are left out), as lock-step training
-    needs. seqdata's own iterator shards by sequence instead and loses nothing.
+    Lock-step training needs the same number of minibatches on every rank, and nothing may be
+    dropped silently, so ``len(inner)`` must be a multiple of ``world_size`` (otherwise a
+    :class:`SeqDataError` says so; evaluation then runs all of the data on every rank).
+    seqdata's own iterator shards by sequence instead and fits any count.
     """
 
     def __init__(self, inner: DataSetIterator, rank: int, world_size: int) -> None:
@@ -221,9 +222,11 @@ class ShardedDataSetIterator(DataSetIterator):
                                "number of minibatches) to be split into equal shards") from None
         self._inner, self._rank, self._world = inner, rank, world_size
         self._count = total // world_size
-        if self._count == 0:
-            raise SeqDataError(f"shard: {total} minibatches cannot give each of {world_size} "
-                               "ranks one")
+        if self._count == 0 or total % world_size:
+            raise SeqDataError(
+                f"shard: expected a number of minibatches divisible by the {world_size} ranks, "
+                f"found {total} in {type(inner).__name__}; give it a multiple of "
+                f"{world_size} minibatches or its own shard(rank, world_size)")
         self._taken = 0
 
     @property

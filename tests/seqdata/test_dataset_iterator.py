@@ -101,8 +101,10 @@ def test_async_iterator_yields_the_same_batches():
         assert len(got) == 4 and all((x == y).all() for x, y in zip(plain, got))
 
 
-def test_shards_are_disjoint_and_equal():
-    shards = [Sines(batches=5).shard(r, 2) for r in range(2)]
+def test_shards_are_disjoint_equal_and_cover_everything():
+    shards = [Sines(batches=6).shard(r, 2) for r in range(2)]
     got = [[float(ds.features[0, 0, 0]) for ds in s] for s in shards]
-    plain = [float(ds.features[0, 0, 0]) for ds in Sines(batches=5)]
-    assert got == [plain[0:4:2], plain[1:4:2]]
+    plain = [float(ds.features[0, 0, 0]) for ds in Sines(batches=6)]
+    assert got == [plain[0::2], plain[1::2]]
+    with pytest.raises(SeqDataError, match="divisible by the 2 ranks"):
+        Sines(batches=5).shard(0, 2)
