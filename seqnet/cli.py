@@ -79,7 +79,8 @@ def main() -> None:
               help="Override run.epochs (e.g. to extend a finished run with --resume).")
 @click.option("--output", type=click.Path(file_okay=False), default=None,
               help="Override run.output (relative to the current directory).")
-@click.option("--no-progress", is_flag=True, help="No progress bars or progress lines (one line per epoch only).")
+@click.option("--no-progress", is_flag=True,
+              help="No progress bars or progress lines (one line per epoch only).")
 @click.option("--nproc-per-node", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train data-parallel on N local processes (torch.distributed: gloo on the "
                    "CPU, one GPU each with CUDA). Under torchrun leave it at 1.")
