@@ -162,8 +162,9 @@ def _classes(base: type) -> list[type]:
         sub: type
         for sub in cls.__subclasses__():
             todo.append(sub)
+            # seqnet's own public classes only (tests and users may subclass too)
             if dataclasses.is_dataclass(sub) and not sub.__name__.startswith("_") \
-                    and sub.__name__ != "BaseLSTM":
+                    and sub.__module__.startswith("seqnet.") and sub.__name__ != "BaseLSTM":
                 found.append(sub)
     return sorted(set(found), key=lambda c: c.__name__)
 
