@@ -13,7 +13,7 @@
 >>> train, validation = carve_validation((r, None), 0.2, seed=1)
 >>> len(train[0]), len(validation[0])
 (8, 2)
->>> sorted([s.values[0, 0] for s in train[0]] + [s.values[0, 0] for s in validation[0]])
+>>> sorted(float(s.values[0, 0]) for part in (train, validation) for s in part[0])
 [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
 """
 
