@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--save", default=None, help="write the model (and vocabulary) here")
     args = parser.parse_args(argv)
 
+    from seqnet.text import CharacterIterator, CharacterVocabulary
     from seqnet.workflow.model_io import save_model
     from seqnet.workflow.sample import sample_characters
-    from seqnet.workflow.text import CharacterIterator, CharacterVocabulary
 
     text = Path(args.text).read_text(encoding="utf-8")
     if args.quick:

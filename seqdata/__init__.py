@@ -10,6 +10,12 @@
 """
 
 from seqdata.dataset import DataSet
+from seqdata.dataset_iterator import (
+    AsyncDataSetIterator,
+    DataSetIterator,
+    ListDataSetIterator,
+    ShardedDataSetIterator,
+)
 from seqdata.errors import (
     AlignmentError,
     LabelError,
@@ -46,16 +52,19 @@ from seqdata.store.reader import SequenceStore, StoreSequenceRecordReader
 __all__ = [
     "AlignmentError",
     "AlignmentMode",
+    "AsyncDataSetIterator",
     "CSVSequenceRecordReader",
     "CollectionSequenceRecordReader",
     "CompositeDataSetPreProcessor",
     "DataSet",
+    "DataSetIterator",
     "DataSetPreProcessor",
     "ExampleMetaData",
     "FileSplit",
     "InputSplit",
     "LabelError",
     "LabelLastTimeStepPreProcessor",
+    "ListDataSetIterator",
     "ListSplit",
     "MissingFilesError",
     "NormalizerMinMaxScaler",
@@ -69,6 +78,7 @@ __all__ = [
     "SequenceRecordReader",
     "SequenceRecordReaderDataSetIterator",
     "SequenceStore",
+    "ShardedDataSetIterator",
     "SplitArgumentError",
     "SplitError",
     "StoreError",

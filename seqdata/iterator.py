@@ -40,6 +40,7 @@ from seqdata.alignment import (
     sequence_mask,
 )
 from seqdata.dataset import DataSet
+from seqdata.dataset_iterator import DataSetIterator
 from seqdata.errors import AlignmentError, LabelError, ParseError, SeqDataError
 from seqdata.prefetch import Prefetcher
 from seqdata.readers.base import RaggedBatch, SequenceRecordReader
@@ -78,7 +79,7 @@ def _one_reader(reader, mini_batch_size, num_possible_labels, label_index, regre
     """Signature of DL4J's one-reader constructor (used to bind arguments)."""
 
 
-class SequenceRecordReaderDataSetIterator:
+class SequenceRecordReaderDataSetIterator(DataSetIterator):
     """DL4J's ``SequenceRecordReaderDataSetIterator``, with both constructor forms.
 
     Two readers (features and labels in separate files)::
@@ -118,6 +119,7 @@ class SequenceRecordReaderDataSetIterator:
     """
 
     AlignmentMode = AlignmentMode
+    applies_pre_processor = True
 
     @overload
     def __init__(self, features_reader: SequenceRecordReader,
@@ -191,8 +193,11 @@ class SequenceRecordReaderDataSetIterator:
         """Whether the current epoch has another minibatch (no implicit reset)."""
         return self._position < len(self)
 
-    def next(self) -> DataSet:
+    def next(self, num: int | None = None) -> DataSet:
         """The next minibatch of the current epoch, with the pre-processor applied."""
+        if num is not None and num != self._batch_size:
+            raise SeqDataError(f"next(num): expected num = mini_batch_size "
+                               f"({self._batch_size}) or None, found {num}")
         if not self.has_next():
             raise SeqDataError(
                 f"no more minibatches: all {len(self)} of this epoch were returned; call "

@@ -9,14 +9,40 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from seqdata.errors import SeqDataError
+from seqdata.errors import ParseError, SeqDataError
 from seqnet.errors import SeqNetError
+
+# NOTE: nothing here imports torch at module level, so `seqnet --version` and `--help`
+# answer at once (NOTE [ Why the package imports lazily ] in seqnet/__init__.py).
+
+
+_ALIGNMENT = re.compile(r"AlignmentMode\.(EQUAL_LENGTH|ALIGN_START|ALIGN_END)")
+
+
+def cli_message(error: Exception) -> str:
+    """An error as the command line says it: Python spellings that a run file writes
+    differently are given in the run file's (``alignment = "ALIGN_END"``).
+
+    >>> from seqdata.errors import AlignmentError
+    >>> cli_message(AlignmentError("use AlignmentMode.ALIGN_START or AlignmentMode.ALIGN_END"))
+    'use alignment = "ALIGN_START" or alignment = "ALIGN_END" (a key of the [data] table)'
+    """
+    text = str(error)
+    if _ALIGNMENT.search(text):
+        text = _ALIGNMENT.sub(r'alignment = "\1"', text) + " (a key of the [data] table)"
+    line = getattr(error, "line", None)
+    if isinstance(error, ParseError) and isinstance(line, int) and line <= 3 and \
+            "expected a number" in text:
+        text += (f"; if the first {line} line(s) are a header, skip them: skip_lines = {line} "
+                 f"in the run file's [data] table, or --skip-lines {line}")
+    return text
 
 
 def _errors_as_exit_1(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,7 +53,7 @@ def _errors_as_exit_1(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except (SeqNetError, SeqDataError) as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {cli_message(e)}", err=True)
             sys.exit(1)
 
     return wrapper
@@ -38,6 +64,10 @@ def _errors_as_exit_1(command: Callable[..., Any]) -> Callable[..., Any]:
 def main() -> None:
     """Train and run recurrent networks on sequence files (DL4J names, PyTorch underneath)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # Off a terminal, long loops report progress as log lines instead of redrawn bars
+    # (NOTE [ Why no progress bar in a log file ] in seqnet.training.progress).
+    for name in ("seqnet.progress", "seqnet.listeners"):
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 @main.command()
@@ -49,7 +79,8 @@ def main() -> None:
               help="Override run.epochs (e.g. to extend a finished run with --resume).")
 @click.option("--output", type=click.Path(file_okay=False), default=None,
               help="Override run.output (relative to the current directory).")
-@click.option("--no-progress", is_flag=True, help="No progress bars (one line per epoch only).")
+@click.option("--no-progress", is_flag=True,
+              help="No progress bars or progress lines (one line per epoch only).")
 @click.option("--nproc-per-node", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train data-parallel on N local processes (torch.distributed: gloo on the "
                    "CPU, one GPU each with CUDA). Under torchrun leave it at 1.")
@@ -155,28 +186,44 @@ def evaluate(model: str, data_file: str, split: str | None) -> None:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Output file: .csv (with a header) or .npy.")
 @click.option("--range", "value_range", type=(int, int), default=None,
-              help="MIN MAX, inclusive, for a '%d' INPUT pattern.")
-@click.option("--skip-lines", type=click.IntRange(min=0), default=0)
-@click.option("--delimiter", default=",", show_default=True)
+              help="MIN MAX, inclusive, for a '%d' INPUT pattern (or a store's sequences).")
+@click.option("--run-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The model's run file: read INPUT with its [data] reader options "
+                   "(skip_lines, delimiter, label_index, batch_size).")
+@click.option("--skip-lines", type=click.IntRange(min=0), default=None,
+              help="Header lines to skip in every file  [default: 0, or the run file's]")
+@click.option("--delimiter", default=None,
+              help="Field delimiter  [default: ',', or the run file's]")
 @click.option("--per-step", is_flag=True,
               help="Every real step instead of each sequence's last step.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Sequences per minibatch  [default: 32, or the run file's]")
 @_errors_as_exit_1
 def predict(model: str, input_path: str, out: str, value_range: tuple[int, int] | None,
-            skip_lines: int, delimiter: str, per_step: bool, batch_size: int) -> None:
+            run_file: str | None, skip_lines: int | None, delimiter: str | None,
+            per_step: bool, batch_size: int | None) -> None:
     """Write a saved model's outputs for sequence files.
 
-    INPUT is a CSV file, a directory of CSV files, or a '%d' pattern with --range. The
-    model's normaliser is applied first. Without --per-step each sequence gives the output
-    at its last real step.
+    INPUT is a CSV file, a directory of CSV files, a '%d' pattern with --range, or a packed
+    store (seqdata convert). With --run-file the files are read as in training. The model's
+    normaliser is applied first. Without --per-step each sequence gives the output at its
+    last real step.
     """
     from seqnet.workflow.model_io import load_model
     from seqnet.workflow.predict import input_reader, write_predictions
     from seqnet.workflow.predict import predict as run_predict
+    from seqnet.workflow.run_config import load_data_config
 
+    data = load_data_config(run_file) if run_file is not None else None
+    if skip_lines is None:
+        skip_lines = data.skip_lines if data is not None else 0
+    if delimiter is None:
+        delimiter = data.delimiter if data is not None else ","
+    if batch_size is None:
+        batch_size = data.batch_size if data is not None else 32
     net, extras = load_model(model)
     reader = input_reader(input_path, value_range, skip_lines, delimiter)
-    predictions = run_predict(net, reader, extras.get("normalizer"), batch_size)
+    predictions = run_predict(net, reader, extras.get("normalizer"), batch_size, data)
     rows = write_predictions(predictions, out, per_step)
     click.echo(f"wrote {rows} {'rows' if out.endswith('.csv') else 'sequences'} "
                f"for {len(predictions.sources)} sequences to {out}")

@@ -94,7 +94,9 @@ class MultiLayerNetwork:
         self._layers = LayerStack(
             build_module(layer, self._dtype, generator, self.conf.weight_init)
             for layer in self.conf.layers).to(self._device)
+        listeners = self._solver.listeners       # kept across init(), as DL4J keeps them
         self._solver = Solver(self)
+        self._solver.set_listeners(listeners)
         self._rnn_state = {}
 
     @property
@@ -109,6 +111,11 @@ class MultiLayerNetwork:
     def solver(self) -> Solver:
         """The fit loop that trains this network: its optimisers, the last scores."""
         return self._solver
+
+    def set_listeners(self, *listeners: Any) -> None:
+        """Replace the training listeners (DL4J's ``setListeners``; each argument a listener
+        or a list of them): see :mod:`seqnet.training.listeners`."""
+        self._solver.set_listeners(*listeners)
 
     @property
     def device(self) -> torch.device:

@@ -224,3 +224,30 @@ def test_readme_names_every_fixture_entry():
             assert f"{entry.name}/" in readme, entry.name
     for sub in LAYOUTS.iterdir():
         assert sub.name in readme, sub.name
+
+
+# ---------------------------------------------------------------------------- UCI synthetic control
+
+UCI = FIXTURES / "uci_synthetic_control"
+UCI_PER_CLASS = {"train": [74, 71, 78, 79, 70, 78], "test": [26, 29, 22, 21, 30, 22]}
+UCI_RANGE = {"train": (-5.11493, 63.8281), "test": (-1.662, 61.707)}
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_uci_counts_lengths_values_and_classes_are_as_stated(split):
+    features = [np.loadtxt(p) for p in _numbered(UCI / split / "features")]
+    labels = [(p.read_text()) for p in _numbered(UCI / split / "labels")]
+    assert len(features) == len(labels) == sum(UCI_PER_CLASS[split])
+    assert {f.shape for f in features} == {(60,)}
+    assert (min(f.min() for f in features), max(f.max() for f in features)) == UCI_RANGE[split]
+    counts = collections.Counter(int(label) for label in labels)
+    assert [counts[k] for k in range(6)] == UCI_PER_CLASS[split]
+
+
+@pytest.mark.parametrize("folder", ["train/features", "train/labels", "test/features",
+                                    "test/labels"])
+def test_uci_checksums_match_the_readme(folder):
+    files = _numbered(UCI / folder)
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
+    readme = (FIXTURES / "README.md").read_text(encoding="utf-8")
+    assert f"`{folder}`: `{digest}`" in readme

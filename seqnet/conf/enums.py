@@ -4,11 +4,25 @@
 True
 >>> BackpropType.TRUNCATED_BPTT.value
 'TRUNCATED_BPTT'
+
+DL4J's Java spellings are aliases of the same members (``GradientNormalization.
+ClipElementWiseAbsoluteValue``, ``BackpropType.TruncatedBPTT``), and configuration values
+written as DL4J writes them (``"TanH"``, ``"LReLU"``, ``"NegativeLogLikelihood"``,
+``"RenormalizeL2PerLayer"``, ``"ActivationTanH"``) are accepted wherever an enum is read
+(:func:`lookup`; Python, JSON and TOML alike); the JSON form stays the canonical value.
+
+>>> GradientNormalization.ClipElementWiseAbsoluteValue.name
+'CLIP_ELEMENT_WISE_ABSOLUTE_VALUE'
+>>> lookup(Activation, "LReLU").name, lookup(LossFunction, "NegativeLogLikelihood").name
+('LEAKYRELU', 'NEGATIVELOGLIKELIHOOD')
 """
 
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
+
+E = TypeVar("E", bound=enum.Enum)
 
 
 class _Named(str, enum.Enum):
@@ -23,6 +37,9 @@ class BackpropType(_Named):
 
     STANDARD = "STANDARD"
     TRUNCATED_BPTT = "TRUNCATED_BPTT"
+    # DL4J's Java names
+    Standard = "STANDARD"
+    TruncatedBPTT = "TRUNCATED_BPTT"
 
 
 class UpdateRule(_Named):
@@ -62,6 +79,12 @@ class GradientNormalization(_Named):
     CLIP_ELEMENT_WISE_ABSOLUTE_VALUE = "CLIP_ELEMENT_WISE_ABSOLUTE_VALUE"
     CLIP_L2_PER_LAYER = "CLIP_L2_PER_LAYER"
     CLIP_L2_PER_PARAM_TYPE = "CLIP_L2_PER_PARAM_TYPE"
+    # DL4J's Java names
+    RenormalizeL2PerLayer = "RENORMALIZE_L2_PER_LAYER"
+    RenormalizeL2PerParamType = "RENORMALIZE_L2_PER_PARAM_TYPE"
+    ClipElementWiseAbsoluteValue = "CLIP_ELEMENT_WISE_ABSOLUTE_VALUE"
+    ClipL2PerLayer = "CLIP_L2_PER_LAYER"
+    ClipL2PerParamType = "CLIP_L2_PER_PARAM_TYPE"
 
 
 class WeightInit(_Named):
@@ -111,3 +134,30 @@ class Activation(_Named):
     SOFTPLUS = "softplus"
     IDENTITY = "identity"
     SOFTMAX = "softmax"
+
+
+# DL4J spellings that are not the canonical name with its underscores and case changed
+# (``ActivationLReLU`` is DL4J's class for LEAKYRELU, ``LossBinaryXENT`` for XENT).
+_ALIASES: dict[type[enum.Enum], dict[str, str]] = {
+    Activation: {"lrelu": "LEAKYRELU", "linear": "IDENTITY"},
+    LossFunction: {"binaryxent": "XENT", "squaredloss": "MSE"},
+}
+_PREFIXES = {Activation: "activation", LossFunction: "loss"}
+
+
+def _folded(text: str) -> str:
+    return text.replace("_", "").replace("-", "").lower()
+
+
+def lookup(kind: type[E], value: str) -> E | None:
+    """The member of ``kind`` that ``value`` names, in any of its spellings (value, name, a
+    DL4J alias, any case, with or without underscores), or ``None``."""
+    folded = _folded(value)
+    prefix = _PREFIXES.get(kind)
+    if prefix and folded.startswith(prefix) and folded != prefix:
+        folded = folded[len(prefix):]
+    for name, member in kind.__members__.items():
+        if folded in (_folded(name.rstrip("_")), _folded(str(member.value))):
+            return member
+    alias = _ALIASES.get(kind, {}).get(folded)
+    return kind.__members__[alias] if alias else None

@@ -132,6 +132,7 @@ class DenseLayer(Layer):
     """Fully connected layer ``act(x W + b)``."""
 
 
+@positional("loss")
 @config
 class OutputLayer(Layer):
     """Dense layer with a loss, for ``[N, C]`` inputs (labels ``[N, nOut]``)."""
@@ -140,6 +141,7 @@ class OutputLayer(Layer):
     loss: LossFunction = LossFunction.MCXENT
 
 
+@positional("loss")
 @config
 class RnnOutputLayer(OutputLayer):
     """Output layer applied at every time step of ``[N, C, T]``; the loss honours masks."""

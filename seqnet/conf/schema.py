@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import inspect
 import sys
 import types
 import typing
@@ -20,6 +22,7 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import dataclass_transform
 
+from seqnet.conf.enums import lookup
 from seqnet.errors import ConfigurationError
 
 T = TypeVar("T")
@@ -135,11 +138,36 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
 
 
 def positional(*names: str):  # noqa: ANN201 - a class decorator
-    """Let the first fields be given positionally (``Adam(1e-3)``, ``LastTimeStep(layer)``)."""
+    """Let the first fields be given positionally, as DL4J's constructors take them
+    (``Adam(1e-3)``, ``Nesterovs(0.005, 0.9)``, ``RnnOutputLayer(LossFunction.MCXENT)``).
+
+    The new ``__init__`` carries the real signature (``inspect.signature``, ``help()``):
+    ``names`` positional-or-keyword, in that order, then every other field keyword-only.
+
+    >>> import inspect
+    >>> from seqnet.conf.updaters import Nesterovs
+    >>> str(inspect.signature(Nesterovs))
+    '(learning_rate: float = 0.1, momentum: float = 0.9) -> None'
+    """
 
     def wrap(cls: type[T]) -> type[T]:
         init = cls.__init__
+        signature = inspect.signature(init)
+        params = signature.parameters
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise TypeError(f"positional({', '.join(names)}): {cls.__name__} has no field "
+                            f"{missing[0]!r}")
+        hints = field_hints(cls)
+        first = [params[n].replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                 for n in names]
+        rest = [p for n, p in params.items() if n not in names and n != "self"]
+        real = signature.replace(
+            parameters=[params["self"], *(p.replace(annotation=hints.get(p.name, p.annotation))
+                                          for p in (*first, *rest))],
+            return_annotation=None)
 
+        @functools.wraps(init)
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             if len(args) > len(names):
                 raise ConfigurationError(
@@ -151,7 +179,7 @@ def positional(*names: str):  # noqa: ANN201 - a class decorator
                 kwargs[name] = value
             init(self, **kwargs)
 
-        __init__.__doc__ = init.__doc__
+        __init__.__signature__ = real  # type: ignore[attr-defined]
         cls.__init__ = __init__  # type: ignore[method-assign]
         return cls
 
@@ -172,9 +200,9 @@ def _coerce_enum(value: Any, hint: type[enum.Enum], where: str) -> enum.Enum:
     if isinstance(value, hint):
         return value
     if isinstance(value, str):
-        for member in hint:
-            if value in (member.value, member.name) or value.lower() == str(member.value).lower():
-                return member
+        member = lookup(hint, value)
+        if member is not None:
+            return member
     choices = ", ".join(str(m.value) for m in hint)
     raise ConfigurationError(f"{where}: expected one of {choices}, found {value!r}")
 

@@ -84,7 +84,7 @@ class _AdamFamily(Updater):
                             beta2=self.beta2, eps=self.epsilon)
 
 
-@positional("learning_rate")
+@positional("learning_rate", "beta1", "beta2", "epsilon")
 @config
 class Adam(_AdamFamily):
     """Adam (torch.optim.Adam)."""
@@ -93,7 +93,7 @@ class Adam(_AdamFamily):
     _legacy = optim.LegacyAdam
 
 
-@positional("learning_rate")
+@positional("learning_rate", "beta1", "beta2", "epsilon")
 @config
 class Nadam(_AdamFamily):
     """Nesterov-accelerated Adam (torch.optim.NAdam with its default momentum decay)."""
@@ -102,7 +102,7 @@ class Nadam(_AdamFamily):
     _legacy = optim.LegacyNadam
 
 
-@positional("learning_rate")
+@positional("learning_rate", "rms_decay", "epsilon")
 @config
 class RmsProp(Updater):
     """RMSProp; ``rms_decay`` is torch's ``alpha`` (DL4J defaults: lr 0.1, decay 0.95)."""
@@ -120,7 +120,7 @@ class RmsProp(Updater):
                                    eps=self.epsilon)
 
 
-@positional("learning_rate")
+@positional("learning_rate", "momentum")
 @config
 class Nesterovs(Updater):
     """SGD with Nesterov momentum (DL4J defaults: lr 0.1, momentum 0.9)."""
@@ -136,7 +136,7 @@ class Nesterovs(Updater):
         return optim.LegacyNesterovs(groups, lr=self.learning_rate, momentum=self.momentum)
 
 
-@positional("learning_rate")
+@positional("learning_rate", "epsilon")
 @config
 class AdaGrad(Updater):
     """AdaGrad (DL4J defaults: lr 0.1, epsilon 1e-6)."""

@@ -6,8 +6,17 @@ imports the network.
 """
 
 from seqnet.training.batches import epoch_batches, pad_steps
+from seqnet.training.listeners import (
+    CheckpointListener,
+    CollectScoresListener,
+    EvaluativeListener,
+    InvocationType,
+    ScoreIterationListener,
+    TrainingListener,
+)
 from seqnet.training.normalization import normalize_gradients
 from seqnet.training.solver import Solver, Tensors, Trainable, rule_score
 
-__all__ = ["Solver", "Tensors", "Trainable", "epoch_batches", "normalize_gradients", "pad_steps",
-           "rule_score"]
+__all__ = ["CheckpointListener", "CollectScoresListener", "EvaluativeListener", "InvocationType",
+           "ScoreIterationListener", "Solver", "Tensors", "Trainable", "TrainingListener",
+           "epoch_batches", "normalize_gradients", "pad_steps", "rule_score"]

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from seqnet import distributed
 from seqnet.conf.enums import BackpropType, UpdateRule
@@ -33,7 +32,9 @@ from seqnet.conf.updaters import Updater
 from seqnet.errors import SeqNetError, StateError, TrainingError
 from seqnet.nn.base import LayerStack, State
 from seqnet.training.batches import epoch_batches, pad_steps
+from seqnet.training.listeners import TrainingListener
 from seqnet.training.normalization import normalize_gradients
+from seqnet.training.progress import progress as progress_reporter
 
 logger = logging.getLogger("seqnet")
 
@@ -94,6 +95,30 @@ class Solver:
         self.last_epoch_score = float("nan")
         self._optimizers: list[torch.optim.Optimizer] | None = None
         self._replica_group: Any = None
+        self._listeners: list[TrainingListener] = []
+
+    # ------------------------------------------------------------------ listeners
+
+    @property
+    def listeners(self) -> list[TrainingListener]:
+        """The training listeners, called in this order (a copy)."""
+        return list(self._listeners)
+
+    def set_listeners(self, *listeners: TrainingListener | Iterable[TrainingListener]) -> None:
+        """Replace the listeners (DL4J's ``setListeners``): each argument a listener or a list
+        of them; none clears them."""
+        flat: list[Any] = []
+        for item in listeners:
+            flat.extend(item if isinstance(item, (list, tuple)) else [item])
+        for item in flat:
+            if not isinstance(item, TrainingListener):
+                raise SeqNetError(f"set_listeners: expected TrainingListener objects, found "
+                                  f"{type(item).__name__}")
+        self._listeners = flat
+
+    def add_listeners(self, *listeners: TrainingListener) -> None:
+        """Append listeners to those already set."""
+        self.set_listeners(self._listeners, list(listeners))
 
     # ------------------------------------------------------------------ updaters
 
@@ -204,7 +229,8 @@ class Solver:
         return self.last_score
 
     def fit_iterator(self, data: Iterable[Any], epochs: int, progress: bool) -> None:
-        """``epochs`` passes over ``data``, each from the start, with a progress bar.
+        """``epochs`` passes over ``data``, each from the start, with a progress bar on a
+        terminal (log lines elsewhere: :mod:`seqnet.training.progress`).
 
         In a process group each rank trains on its shard (:func:`seqnet.distributed.epoch_parts`)
         in lock-step with the others; only the writer shows progress and logs.
@@ -217,15 +243,16 @@ class Solver:
             except TypeError:
                 total = None
             weighted, examples = 0.0, 0.0
-            with tqdm(total=total, desc=f"epoch {net.epoch_count + 1}",
-                      disable=not (progress and writer), leave=False, unit="batch") as bar:
+            for listener in self._listeners:
+                listener.on_epoch_start(net)
+            with progress_reporter(total, f"epoch {net.epoch_count + 1}",
+                                   enabled=progress and writer) as bar:
                 for ds, steps in distributed.lockstep(epoch_batches(part), net.device):
                     score = self.fit_dataset(ds, steps)
                     n = int(ds.features.shape[0])
                     weighted += score * n
                     examples += n
-                    bar.update(1)
-                    bar.set_postfix(score=f"{score:.5g}", refresh=False)
+                    bar.update(1, score=score)
             # Every rank reports the union minibatch's score, so summing score * n_r and n_r
             # over ranks weights it by the union's examples.
             weighted, examples = distributed.sum_over_ranks([weighted, examples])
@@ -234,6 +261,8 @@ class Solver:
             if writer:
                 logger.info("epoch %d done: iteration %d, score %.6g", net.epoch_count,
                             net.iteration_count, self.last_score)
+            for listener in self._listeners:
+                listener.on_epoch_end(net)
 
     # ------------------------------------------------------------------ one update
 
@@ -310,6 +339,8 @@ class Solver:
         net.iteration_count += 1
         self.last_score = score
         logger.debug("iteration %d: score %.6g", net.iteration_count, score)
+        for listener in self._listeners:
+            listener.iteration_done(net, net.iteration_count, net.epoch_count)
 
     def _start_replicas(self) -> None:
         """Every rank takes rank 0's parameters, once per network and process group (as DDP

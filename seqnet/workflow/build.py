@@ -40,6 +40,8 @@ from seqnet.errors import ConfigurationError
 from seqnet.workflow.table_checks import REQUIRED, take, typed
 
 T = TypeVar("T")
+#: ``network.seed`` when a run file gives none (it also carves ``data.validation_fraction``).
+DEFAULT_SEED = 123
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class NetworkConfig:
 
 # Only the table's shape is checked here; every value is checked by the configuration classes.
 _NETWORK = {
-    "seed": (int, 123),
+    "seed": (int, DEFAULT_SEED),
     "updater": ((str, dict), "adam"),
     "layers": (list, REQUIRED),
     "input_type": (dict, None),

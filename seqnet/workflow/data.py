@@ -14,39 +14,17 @@ from typing import Any
 from seqdata.errors import StoreError
 from seqdata.iterator import AlignmentMode, SequenceRecordReaderDataSetIterator
 from seqdata.normalizers import NormalizerMinMaxScaler, NormalizerStandardize
-from seqdata.readers.base import Indices, RaggedBatch, SequenceRecord, SequenceRecordReader
+from seqdata.readers.base import SequenceRecordReader
 from seqdata.readers.csv import CSVSequenceRecordReader
 from seqdata.splits import split_from_argument
 from seqdata.store.reader import SequenceStore
 from seqnet.errors import ConfigurationError
 from seqnet.workflow.run_config import DataConfig, SplitConfig
+from seqnet.workflow.selection import carve_validation
+from seqnet.workflow.subset import SubsetReader
 
-
-class SubsetReader(SequenceRecordReader):
-    """The sequences ``indices`` of another reader, in that order (a range of a store).
-
-    >>> from seqdata.readers.base import CollectionSequenceRecordReader
-    >>> r = SubsetReader(CollectionSequenceRecordReader([[1], [2], [3]]), [2, 0])
-    >>> r.initialize(); [rec.values.tolist() for rec in r]
-    [[[3.0]], [[1.0]]]
-    """
-
-    def __init__(self, inner: SequenceRecordReader, indices: Sequence[int]) -> None:
-        self._inner = inner
-        self._indices = list(indices)
-
-    def initialize(self, split: object = None) -> None:
-        self._inner.initialize()
-        self.reset()
-
-    def __len__(self) -> int:
-        return len(self._indices)
-
-    def load_sequences(self, indices: Indices) -> list[SequenceRecord]:
-        return self._inner.load_sequences([self._indices[i] for i in indices])
-
-    def load_ragged(self, indices: Indices) -> RaggedBatch:
-        return self._inner.load_ragged([self._indices[i] for i in indices])
+__all__ = ["RunData", "SubsetReader", "fit_normalizer", "load_run_data", "make_iterator",
+           "split_readers"]
 
 
 def split_readers(data: DataConfig, split: SplitConfig
@@ -134,8 +112,14 @@ class RunData:
                              normalizer=self.normalizer)
 
     @property
+    def selection_split(self) -> str | None:
+        """``"validation"`` when there is one (it alone picks best.zip and stops early), else
+        ``None`` (NOTE [ Why the test split never chooses a model ])."""
+        return "validation" if "validation" in self.readers else None
+
+    @property
     def eval_split(self) -> str | None:
-        """``"validation"`` when configured, else ``"test"`` when configured, else ``None``."""
+        """The split evaluated after every epoch: validation, else test (reported only)."""
         for name in ("validation", "test"):
             if name in self.readers:
                 return name
@@ -143,14 +127,21 @@ class RunData:
 
 
 def load_run_data(data: DataConfig, splits: Sequence[str] = ("train", "validation", "test"),
-                  normalizer: Any = None) -> RunData:
-    """Open the readers of ``splits`` (those configured) and fit the normaliser on ``train``
-    unless one is given (a model file carries its own)."""
+                  normalizer: Any = None, seed: int = 0) -> RunData:
+    """Open the readers of ``splits`` (those configured), carve ``data.validation_fraction``
+    of the training sequences into ``validation`` with ``seed`` (the run's), and fit the
+    normaliser on what remains of ``train`` unless one is given (a model file carries its
+    own)."""
     readers = {}
     for name in splits:
         split = getattr(data, name)
         if split is not None:
             readers[name] = split_readers(data, split)
+    if data.validation_fraction is not None and "train" in readers:
+        readers["train"], carved = carve_validation(readers["train"], data.validation_fraction,
+                                                    seed)
+        if "validation" in splits:
+            readers["validation"] = carved
     if normalizer is None and "train" in readers:
         normalizer = fit_normalizer(data, make_iterator(data, readers["train"]))
     return RunData(data=data, readers=readers, normalizer=normalizer)

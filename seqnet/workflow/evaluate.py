@@ -8,7 +8,7 @@ from typing import Any
 from seqnet.errors import ConfigurationError
 from seqnet.workflow.data import load_run_data
 from seqnet.workflow.model_io import load_model
-from seqnet.workflow.run_config import load_data_config
+from seqnet.workflow.run_config import load_data_config, run_seed
 from seqnet.workflow.train import evaluate
 
 
@@ -20,17 +20,24 @@ def evaluate_model(model: str | os.PathLike, data_file: str | os.PathLike,
     used; a model saved without one gets the data file's normaliser fitted on its train split.
     """
     data = load_data_config(data_file)
+
+    def configured(name: str) -> bool:
+        carved = name == "validation" and data.validation_fraction is not None
+        return getattr(data, name) is not None or carved
+
     if split is None:
-        split = next((s for s in ("test", "validation", "train") if getattr(data, s)), None)
-    if split is None or getattr(data, split) is None:
+        split = next((s for s in ("test", "validation", "train") if configured(s)), None)
+    if split is None or not configured(split):
         raise ConfigurationError(f"{data_file}: expected a [data.{split}] table to evaluate")
     net, extras = load_model(model)
     normalizer = extras.get("normalizer")
     splits = (split,) if normalizer is not None or data.normalizer == "none" else \
         tuple(dict.fromkeys((split, "train")))
+    if data.validation_fraction is not None and split in ("train", "validation"):
+        splits = tuple(dict.fromkeys((*splits, "train")))   # carved from train
     if normalizer is None and data.normalizer != "none" and data.train is None:
         raise ConfigurationError(
             f"{data_file}: data.normalizer = {data.normalizer!r} but the model has no stored "
             "normaliser and there is no [data.train] to fit one on")
-    run_data = load_run_data(data, splits, normalizer=normalizer)
+    run_data = load_run_data(data, splits, normalizer=normalizer, seed=run_seed(data_file))
     return evaluate(net, run_data.iterator(split), data.task)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from seqnet.errors import ModelFileError
-from seqnet.workflow.text import CharacterVocabulary
+from seqnet.text import CharacterVocabulary
 
 VOCABULARY_SUFFIX = ".vocabulary.json"
 

@@ -1,7 +1,10 @@
 """``seqnet predict``: run a saved model over sequence files and write its outputs.
 
-INPUT is one CSV file, a directory of CSV files (sorted by path), or a ``%d`` pattern with an
-inclusive range. The model's stored normaliser is applied to the features. Output:
+INPUT is one CSV file, a directory of CSV files (sorted by path), a ``%d`` pattern with an
+inclusive range, or a packed store (``seqdata convert``; a range picks its sequences). Given
+the run file, its reader options (``skip_lines``, ``delimiter``, ``label_index``) are reused,
+so the files are read exactly as in training. The model's stored normaliser is applied to the
+features. Output:
 
 - per sequence (default): the output at each sequence's last real step, ``[N, nOut]``;
 - per step (``per_step=True``): every real step, ``[N, nOut, T]`` (NPY, zero-padded at the
@@ -23,9 +26,15 @@ from typing import Any
 import numpy as np
 
 from seqdata.iterator import SequenceRecordReaderDataSetIterator
+from seqdata.locations import is_url
+from seqdata.readers.base import SequenceRecordReader
 from seqdata.readers.csv import CSVSequenceRecordReader
 from seqdata.splits import split_from_argument
+from seqdata.store.manifest import MANIFEST_NAME
+from seqdata.store.reader import SequenceStore
 from seqnet.errors import ConfigurationError
+from seqnet.workflow.run_config import DataConfig
+from seqnet.workflow.subset import SubsetReader
 
 
 @dataclass
@@ -42,10 +51,23 @@ class Predictions:
         return self.outputs[np.arange(len(self.lengths)), :, self.lengths - 1]
 
 
+def is_store(path: str) -> bool:
+    """Whether ``path`` is a packed store: a URL, or a folder with a manifest."""
+    return is_url(path) or os.path.isfile(os.path.join(path, MANIFEST_NAME))
+
+
 def input_reader(path: str, value_range: tuple[int, int] | None = None,
-                 skip_num_lines: int = 0, delimiter: str = ",") -> CSVSequenceRecordReader:
-    """A CSV sequence reader over a file, a directory (its ``.csv`` files) or a ``%d`` pattern
-    with its inclusive range (:func:`seqdata.splits.split_from_argument`)."""
+                 skip_num_lines: int = 0, delimiter: str = ",") -> SequenceRecordReader:
+    """A sequence reader over a packed store (its ``features``; ``value_range`` picks
+    sequences), or a CSV reader over a file, a directory (its ``.csv`` files) or a ``%d``
+    pattern with its inclusive range (:func:`seqdata.splits.split_from_argument`)."""
+    if is_store(path):
+        features: SequenceRecordReader = SequenceStore(path).reader("features")
+        if value_range is not None:
+            low, high = value_range
+            features = SubsetReader(features, range(low, high + 1))
+        features.initialize()
+        return features
     reader = CSVSequenceRecordReader(skip_num_lines=skip_num_lines, delimiter=delimiter)
     reader.initialize(split_from_argument(path, value_range, name="INPUT", allow_formats="csv"))
     return reader
@@ -56,9 +78,20 @@ def is_classifier(net: Any) -> bool:
     return str(getattr(net.conf.layers[-1], "activation", "")).lower() == "softmax"
 
 
-def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32) -> Predictions:
-    """Outputs of ``net`` for every sequence of ``reader``, from a zero state each."""
-    it = SequenceRecordReaderDataSetIterator(reader, batch_size, -1, -1, collect_meta_data=True)
+def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32,
+            data: DataConfig | None = None) -> Predictions:
+    """Outputs of ``net`` for every sequence of ``reader``, from a zero state each.
+
+    With ``data`` (the run's ``[data]`` table) whose ``label_index`` names a label column of
+    the feature files, that column is left out of the features, as in training.
+    """
+    if data is not None and data.label_index is not None:
+        it = SequenceRecordReaderDataSetIterator(
+            reader, batch_size, data.num_classes if data.num_classes is not None else -1,
+            data.label_index, regression=data.task == "regression", collect_meta_data=True)
+    else:
+        it = SequenceRecordReaderDataSetIterator(reader, batch_size, -1, -1,
+                                                 collect_meta_data=True)
     if normalizer is not None:
         it.set_pre_processor(normalizer)
     outputs: list[np.ndarray] = []

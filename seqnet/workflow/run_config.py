@@ -31,13 +31,13 @@ from typing import Any
 
 from seqdata.locations import is_url
 from seqnet.errors import ConfigurationError
-from seqnet.workflow.build import NetworkConfig, parse_network
-from seqnet.workflow.table_checks import REQUIRED, at_least, choice, range_pair, take
+from seqnet.workflow.build import DEFAULT_SEED, NetworkConfig, parse_network
+from seqnet.workflow.table_checks import REQUIRED, at_least, choice, fraction, range_pair, take
 from seqnet.workflow.toml_io import dump_toml, read_toml
 
 __all__ = ["DataConfig", "NetworkConfig", "RunConfig", "RunSettings", "SplitConfig",
            "dump_toml", "load_data_config", "load_run_config", "parse_run_config",
-           "read_toml"]
+           "read_toml", "run_seed"]
 
 TASKS = ("classification", "regression")
 ALIGNMENTS = ("EQUAL_LENGTH", "ALIGN_START", "ALIGN_END")
@@ -73,6 +73,7 @@ class DataConfig:
     skip_lines: int
     label_skip_lines: int
     label_index: int | None
+    validation_fraction: float | None
     train: SplitConfig | None
     validation: SplitConfig | None
     test: SplitConfig | None
@@ -94,6 +95,7 @@ class RunSettings:
     keep_checkpoints: int
     device: str
     progress: bool
+    tensorboard: bool
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ _DATA = {
     "skip_lines": (int, 0, at_least(0)),
     "label_skip_lines": (int, 0, at_least(0)),
     "label_index": (int, None),
+    "validation_fraction": (float, None, fraction),
     "train": (dict, None),
     "validation": (dict, None),
     "test": (dict, None),
@@ -154,6 +157,7 @@ _RUN = {
     "keep_checkpoints": (int, 3, at_least(1)),
     "device": (str, "cpu"),
     "progress": (bool, True),
+    "tensorboard": (bool, False),
 }
 
 _TOP = {"data": (dict, REQUIRED), "network": (dict, REQUIRED), "run": (dict, REQUIRED)}
@@ -194,6 +198,13 @@ def _data(table: Any, base_dir: str) -> DataConfig:
         raise ConfigurationError("data.normalize_labels: only applies to task = 'regression'")
     splits = {name: _split(d[name], d, f"data.{name}", base_dir)
               for name in ("train", "validation", "test")}
+    if d["validation_fraction"] is not None:
+        if splits["validation"] is not None:
+            raise ConfigurationError("data.validation_fraction: give either [data.validation] "
+                                     "or validation_fraction, found both")
+        if splits["train"] is None:
+            raise ConfigurationError("data.validation_fraction: carves the validation split "
+                                     "out of [data.train], which is missing")
     if all(s is None for s in splits.values()):
         raise ConfigurationError("data: expected at least one of [data.train], "
                                  "[data.validation], [data.test]; found none")
@@ -201,8 +212,15 @@ def _data(table: Any, base_dir: str) -> DataConfig:
     return DataConfig(**d)
 
 
-def _run(table: Any, task: str, base_dir: str, name: str) -> RunSettings:
+def _run(table: Any, data: DataConfig, base_dir: str, name: str) -> RunSettings:
     r = take(table, _RUN, "run")
+    task = data.task
+    if r["early_stopping_patience"] and data.validation is None and \
+            data.validation_fraction is None:
+        raise ConfigurationError(
+            "run.early_stopping_patience: needs a validation split to watch; add "
+            "[data.validation] or data.validation_fraction = 0.1 (the test split never "
+            "chooses a model)")
     allowed = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
     if r["metric"] is None:
         r["metric"] = allowed[0]
@@ -219,7 +237,7 @@ def parse_run_config(table: Mapping[str, Any], base_dir: str | os.PathLike = "."
         base = os.fspath(base_dir)
         data = _data(top["data"], base)
         return RunConfig(data=data, network=parse_network(top["network"]),
-                         run=_run(top["run"], data.task, base, name), source=source)
+                         run=_run(top["run"], data, base, name), source=source)
     except ConfigurationError as e:
         raise ConfigurationError(f"{source}: {e}") from None
 
@@ -245,3 +263,12 @@ def load_data_config(path: str | os.PathLike) -> DataConfig:
         return _data(table["data"], os.fspath(path.resolve().parent))
     except ConfigurationError as e:
         raise ConfigurationError(f"{path}: {e}") from None
+
+
+def run_seed(path: str | os.PathLike) -> int:
+    """The run's seed (``network.seed``) in a TOML file, which carves
+    ``data.validation_fraction``; the network's default when the file gives none."""
+    table = read_toml(Path(path))
+    network = table.get("network")
+    seed = network.get("seed") if isinstance(network, dict) else None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else DEFAULT_SEED

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from seqnet.errors import ConfigurationError
-from seqnet.workflow.text import CharacterVocabulary
+from seqnet.text import CharacterVocabulary
 
 
 def _draw(probabilities: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:

@@ -35,6 +35,13 @@ def at_least(low: int | float) -> Callable[[Any, str], Any]:
     return check
 
 
+def fraction(value: float, where: str) -> float:
+    if not 0 < value < 1:
+        raise ConfigurationError(f"{where}: expected a fraction between 0 and 1 (exclusive), "
+                                 f"found {value!r}")
+    return value
+
+
 def range_pair(value: list, where: str) -> tuple[int, int]:
     if len(value) != 2 or not all(is_int(v) for v in value):
         raise ConfigurationError(f"{where}: expected [min, max] (two integers), found {value!r}")

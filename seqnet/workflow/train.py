@@ -5,13 +5,16 @@ What a run writes into its output folder::
     config.toml                 the resolved run file (defaults filled in, absolute paths)
     checkpoints/epoch_NNNN.zip  model + updater after each epoch (the newest keep_checkpoints)
     model.zip                   the model after the latest epoch
-    best.zip                    the model with the best evaluation metric so far
+    best.zip                    the model with the best validation metric so far (only
+                                with a validation split: NOTE [ Why the test split never
+                                chooses a model ] in seqnet.workflow.selection)
     state.json                  what --resume needs: epoch, checkpoint, RNG states, history
     metrics.jsonl               one JSON line per epoch: train score, eval metrics, seconds
                                 (train_score: the mean over the epoch's minibatches of the
                                 score fit reports; with TBPTT, of each one's last segment)
     loss.png                    train score and eval metric per epoch
     confusion.png               the final confusion matrix (classification)
+    tensorboard/                TensorBoard event files of metrics.jsonl (run.tensorboard)
 
 Under ``torch.distributed`` (``seqnet train --nproc-per-node N`` or ``torchrun``) every
 process trains on its shard of each epoch's minibatches and evaluates its shard of the
@@ -46,16 +49,19 @@ import torch
 
 from seqnet import distributed
 from seqnet.errors import ConfigurationError, StateError
+from seqnet.training.early_stopping import is_improvement
 from seqnet.workflow import plots
 from seqnet.workflow.build import build_configuration
 from seqnet.workflow.data import RunData, load_run_data
 from seqnet.workflow.model_io import load_model, save_model
 from seqnet.workflow.run_config import LOWER_IS_BETTER, RunConfig, dump_toml, read_toml
+from seqnet.workflow.selection import NO_SELECTION
+from seqnet.workflow.tensorboard import TensorBoardWriter
 
 log = logging.getLogger(__name__)
 
 OUTPUT_FILES = ("config.toml", "checkpoints", "model.zip", "best.zip", "state.json",
-                "metrics.jsonl", "loss.png", "confusion.png")
+                "metrics.jsonl", "loss.png", "confusion.png", "tensorboard")
 STATE_VERSION = 1
 # What --resume reads from state.json.
 _STATE_KEYS = ("epoch", "history", "best_epoch", "best_value", "bad_epochs", "stopped_early",
@@ -153,14 +159,6 @@ def evaluate(net: Any, iterator: Any, task: str) -> Any:
         net.evaluate_regression(iterator)
 
 
-def _improved(value: float | None, best: float | None, metric: str) -> bool:
-    if value is None or not math.isfinite(value):
-        return False
-    if best is None:
-        return True
-    return value < best if metric in LOWER_IS_BETTER else value > best
-
-
 def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     keys = sorted(set(old) | set(new))
     out = []
@@ -177,7 +175,8 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = 
 # NOTE [ What may change on --resume ]
 # A resumed run must be the same run, so the resolved configuration has to match the one
 # stored in config.toml, except for how long it runs and how it reports.
-_RESUMABLE_CHANGES = {"run.epochs", "run.progress", "run.early_stopping_patience"}
+_RESUMABLE_CHANGES = {"run.epochs", "run.progress", "run.early_stopping_patience",
+                      "run.tensorboard"}
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -299,7 +298,7 @@ class Trainer:
         if not plots.have_matplotlib():
             log.warning("matplotlib is not installed: loss.png and confusion.png are skipped "
                         "(pip install 'seqdl[plot]')")
-        data = load_run_data(self.config.data)
+        data = load_run_data(self.config.data, seed=self.config.network.seed)
         net = self._network(data, state)
         history: list[dict[str, Any]] = list(state["history"]) if state else []
         start_epoch = state["epoch"] if state else 0
@@ -314,7 +313,13 @@ class Trainer:
             # The first epoch's RNG stream (dropout) depends only on the seed.
             torch.manual_seed(self.config.network.seed)
         eval_split = data.eval_split
+        selection = data.selection_split
+        if selection is None:
+            self.echo(NO_SELECTION)
+        minimize = self.metric in LOWER_IS_BETTER
         patience = self.config.run.early_stopping_patience
+        board = TensorBoardWriter.open(self.out / "tensorboard") \
+            if self.config.run.tensorboard and distributed.is_writer() else None
         train = data.iterator("train", shuffle=self.config.data.shuffle,
                               seed=self.config.network.seed)
         epoch = start_epoch
@@ -334,10 +339,10 @@ class Trainer:
             record["seconds"] = round(time.perf_counter() - started, 3)
             record["iterations"] = int(net.iteration_count)
             history.append(record)
-            improved = eval_split is None or _improved(value, best_value, self.metric)
+            improved = selection is not None and is_improvement(value, best_value, minimize)
             if improved:
                 best_epoch, best_value, bad_epochs = epoch + 1, value, 0
-            else:
+            elif selection is not None:
                 bad_epochs += 1
             stopped = patience > 0 and bad_epochs >= patience
             if distributed.is_writer():
@@ -346,6 +351,8 @@ class Trainer:
                     shutil.copyfile(self.out / checkpoint, self.out / "best.zip.tmp")
                     os.replace(self.out / "best.zip.tmp", self.out / "best.zip")
                 self._write_metrics(history)
+                if board is not None:
+                    board.write(record)
                 _atomic_write_text(self.out / "state.json", json.dumps({
                     "version": STATE_VERSION, "epoch": epoch + 1, "checkpoint": checkpoint,
                     "best_epoch": best_epoch, "best_value": best_value,
@@ -360,6 +367,8 @@ class Trainer:
                           f"{patience} epochs (best: epoch {best_epoch})")
         if distributed.is_writer():
             self._write_metrics(history, final=True)
+        if board is not None:
+            board.close()
         distributed.barrier()           # best.zip is complete before any rank reads it
         return self._finish(net, data, history, best_epoch, stopped)
 
@@ -371,11 +380,11 @@ class Trainer:
             return result
         # NOTE [ Which model the test numbers are for ]
         # With a validation split the best model was chosen on it, so the test split gives an
-        # unbiased number for that model. Without one, "best" was chosen on the test split
-        # itself, which would flatter it: then the final model is tested.
+        # unbiased number for that model. Without one there is no best.zip: the final model
+        # is tested.
         model = net
         result.test_model = "final"
-        if "validation" in data.readers and (self.out / "best.zip").exists():
+        if data.selection_split is not None and (self.out / "best.zip").exists():
             model = load_model(self.out / "best.zip")[0].to(self.device)
             result.test_model = "best"
         result.test = evaluate(model, data.iterator("test"), self.task)

@@ -26,42 +26,20 @@ def example(name: str):
 # --------------------------------------------------------------------------- UCI
 
 
-def test_uci_generator_follows_the_published_class_definitions():
+def test_uci_reads_the_real_series_in_dl4js_layout():
     uci = example("uci_synthetic_control")
-    x, y = uci.generate(200, seed=3)
-    t = np.arange(1, 61)
-    by_class = {k: x[y == k] for k in range(6)}
-    noise = 3 * 2.0                                   # |r s| <= 6
-    assert np.all(np.abs(by_class[0] - 30) <= noise)
-    # Trends: the least-squares slope lies in [0.2, 0.5] (up) or [-0.5, -0.2] (down),
-    # give or take what uniform noise of +-6 over 60 steps can add.
-    slopes = {k: np.polyfit(t, by_class[k].T, 1)[0] for k in (2, 3)}
-    assert np.all((slopes[2] > 0.1) & (slopes[2] < 0.6))
-    assert np.all((slopes[3] < -0.1) & (slopes[3] > -0.6))
-    # Shifts: the last third is shifted against the first by +-k, k >= 7.5; the difference
-    # of two 20-step noise means has a standard deviation of about 1.1, hence the margin.
-    jumps = {k: by_class[k][:, 40:].mean(1) - by_class[k][:, :20].mean(1) for k in (4, 5)}
-    assert np.all(jumps[4] > 7.5 - 5) and np.all(jumps[5] < -(7.5 - 5))
-    assert np.median(jumps[4]) > 10 and np.median(jumps[5]) < -10
-    # Cyclic: the strongest frequency has a period between 10 and 15 steps (up to binning).
-    spectrum = np.abs(np.fft.rfft(by_class[1] - by_class[1].mean(1, keepdims=True), n=600))
-    periods = 600 / np.argmax(spectrum, axis=1)
-    assert np.all((periods > 9) & (periods < 16))
-
-
-def test_uci_writes_numbered_csvs_that_read_back(tmp_path):
-    uci = example("uci_synthetic_control")
-    counts = uci.write_corpus(tmp_path, n_per_class=5, seed=1)
-    assert counts == {"train": 22, "test": 8}
-    series = np.loadtxt(tmp_path / "train" / "features" / "0.csv")
-    assert series.shape == (60,)
-    labels = [int((tmp_path / s / "labels" / f"{i}.csv").read_text())
-              for s in ("train", "test") for i in range(counts[s])]
-    assert sorted(labels) == sorted(list(range(6)) * 5)
+    train, test = uci.iterators(uci.DATA, uci.COUNTS, batch_size=10)
+    assert (len(train), len(test)) == (45, 15)
+    assert (train.input_columns(), train.total_outcomes()) == (1, 6)
+    ds = next(iter(train))
+    assert ds.features.shape == (10, 1, 60) and ds.features_mask is None
+    # ALIGN_END, one label row per series: the label sits at the last of the 60 steps.
+    assert ds.labels_mask.sum(axis=1).tolist() == [1.0] * 10 and ds.labels_mask[:, -1].all()
+    assert abs(float(ds.features.mean())) < 1.0                  # standardised
 
 
 def test_uci_quick_run_learns(tmp_path):
-    result = example("uci_synthetic_control").main(["--quick", "--data-dir", str(tmp_path)])
+    result = example("uci_synthetic_control").main(["--quick"])
     assert result["scores"][-1] < result["initial_score"]
     assert result["accuracy"] > 1 / 6 + 0.3 and 0 < result["f1"] <= 1
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from seqnet.cli import main
+from seqnet.text import CharacterIterator, CharacterVocabulary
 from seqnet.workflow.model_io import load_model, save_model
-from seqnet.workflow.text import CharacterIterator, CharacterVocabulary
 from tests.seqnet.test_workflow_train import write_run_file
 
 

@@ -122,7 +122,8 @@ def test_a_run_writes_every_output_and_learns(tmp_path):
     net, extras = load_model(out / "model.zip")
     assert extras["normalizer"] is not None
     np.testing.assert_allclose(extras["normalizer"].mean, result.network.normalizer.mean)
-    assert (out / "best.zip").exists() and (out / "config.toml").exists()
+    # No validation split: nothing chooses a model, so there is no best.zip.
+    assert not (out / "best.zip").exists() and (out / "config.toml").exists()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
         "epoch_0002.zip", "epoch_0003.zip", "epoch_0004.zip"]      # keep_checkpoints = 3
     assert load_run_config(out / "config.toml").to_dict()["network"] == \

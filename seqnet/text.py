@@ -14,12 +14,13 @@ ahead, ``[N, V, L]`` each, with V the vocabulary size.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from seqdata.dataset import DataSet
+from seqdata.dataset_iterator import DataSetIterator
 from seqnet.errors import ConfigurationError
 
 
@@ -74,16 +75,19 @@ class CharacterVocabulary:
         return cls(data["chars"])
 
 
-class CharacterIterator:
-    """Next-character minibatches over a text, in windows of ``sequence_length`` characters.
+class CharacterIterator(DataSetIterator):
+    """Next-character minibatches over a text, in windows of ``sequence_length`` characters
+    (DL4J's ``CharacterIterator`` example, a :class:`~seqdata.DataSetIterator`).
 
     The text is cut into consecutive, non-overlapping windows; each epoch visits all of them
     in an order shuffled with ``seed + epoch`` (so epochs are reproducible, as seqdata's
-    iterator does). ``for ds in it`` runs one whole epoch.
+    iterator does). ``for ds in it`` runs one whole epoch; ``has_next`` / ``next`` /
+    ``reset`` behave as DL4J's (a ``reset`` after a minibatch starts the next epoch).
     """
 
     def __init__(self, text: str, vocabulary: CharacterVocabulary, sequence_length: int,
                  batch_size: int, seed: int = 0, shuffle: bool = True) -> None:
+        super().__init__()
         if sequence_length < 1 or batch_size < 1:
             raise ConfigurationError(f"CharacterIterator: expected sequence_length and "
                                      f"batch_size >= 1, found {sequence_length}, {batch_size}")
@@ -99,7 +103,8 @@ class CharacterIterator:
         self._batch = batch_size
         self._seed = seed
         self._shuffle = shuffle
-        self.epoch = 0
+        self._order: np.ndarray | None = None
+        self._position = 0
 
     def __len__(self) -> int:
         return -(-len(self._starts) // self._batch)
@@ -113,13 +118,24 @@ class CharacterIterator:
     def total_outcomes(self) -> int:
         return len(self.vocabulary)
 
-    def __iter__(self) -> Iterator[DataSet]:
-        starts = self._starts
-        if self._shuffle:
-            starts = np.random.default_rng(self._seed + self.epoch).permutation(starts)
-        self.epoch += 1
-        steps = np.arange(self._length + 1)
-        for i in range(0, len(starts), self._batch):
-            codes = self._codes[starts[i:i + self._batch, None] + steps]
-            onehot = self.vocabulary.one_hot(codes)
-            yield DataSet(onehot[:, :, :-1], onehot[:, :, 1:])
+    def _epoch_order(self) -> np.ndarray:
+        if self._order is None:
+            self._order = (np.random.default_rng(self._seed + self.epoch)
+                           .permutation(self._starts) if self._shuffle else self._starts)
+        return self._order
+
+    def has_next(self) -> bool:
+        return self._position < len(self._starts)
+
+    def next(self, num: int | None = None) -> DataSet:
+        if not self.has_next():
+            raise ConfigurationError("CharacterIterator: no more minibatches; call reset()")
+        starts = self._epoch_order()[self._position:self._position + (num or self._batch)]
+        self._position += len(starts)
+        codes = self._codes[starts[:, None] + np.arange(self._length + 1)]
+        onehot = self.vocabulary.one_hot(codes)
+        return DataSet(onehot[:, :, :-1], onehot[:, :, 1:])
+
+    def reset(self) -> None:
+        self._order = None
+        self._position = 0

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqnet.errors import ConfigurationError
+from seqnet.text import CharacterIterator, CharacterVocabulary
 from seqnet.workflow.sample import _draw, sample_characters
-from seqnet.workflow.text import CharacterIterator, CharacterVocabulary
 
 
 @given(st.text(min_size=1, max_size=200))
