@@ -11,6 +11,7 @@ otherwise (:mod:`seqdata.progress`).
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import posixpath
@@ -261,8 +262,8 @@ def validate(features: str, labels: str | None, range_: tuple[int, int] | None,
                              None if label_split is None else label_split.locations(),
                              skip_num_lines=skip_lines, label_skip_num_lines=label_skip_lines,
                              num_possible_labels=num_classes, progress=True)
-    for problem in report.problems:
-        click.echo(problem)
+    for line in condensed(report.problems):
+        click.echo(line)
     for note in report.notes:
         click.echo(f"note: {note}")
     if report.problems:
@@ -270,6 +271,30 @@ def validate(features: str, labels: str | None, range_: tuple[int, int] | None,
                    "sequence(s)", err=True)
         raise click.exceptions.Exit(1)
     click.echo(f"ok: {report.sequences} sequence(s)")
+
+
+def condensed(problems: list[str], shown: int = 3) -> list[str]:
+    """Problems as printed: one that recurs in many files (a header line in every file) is
+    shown for its first ``shown`` files, then counted, so the one fix stays in view.
+
+    >>> condensed([f"f{i}.csv:1:1: header" for i in range(5)] + ["g.csv:2:1: bad"], 2)
+    ['f0.csv:1:1: header', 'f1.csv:1:1: header', '... and 3 more files: header', 'g.csv:2:1: bad']
+    """
+    def what(problem: str) -> str:
+        parts = problem.split(": ", 1)
+        return parts[1] if len(parts) == 2 else problem
+
+    counts = collections.Counter(what(p) for p in problems)
+    seen: collections.Counter[str] = collections.Counter()
+    out = []
+    for problem in problems:
+        key = what(problem)
+        seen[key] += 1
+        if counts[key] <= shown + 1 or seen[key] <= shown:
+            out.append(problem)
+        elif seen[key] == counts[key]:
+            out.append(f"... and {counts[key] - shown} more files: {key}")
+    return out
 
 
 @main.command(context_settings=_CONTEXT)

@@ -37,7 +37,6 @@ __all__ = ["ValidationReport", "iter_parsed", "validate_corpus"]
 CHUNK_FILES = 512
 # Values of one kind listed per file before the rest are summarised in one line.
 MAX_LISTED_PER_FILE = 10
-MAX_LISTED_NOTES = 5
 
 
 @dataclass
@@ -170,9 +169,9 @@ def validate_corpus(features: Sequence[str], labels: Sequence[str] | None = None
               if f in feature_lengths and lb in label_lengths
               and feature_lengths[f] != label_lengths[lb]]
     if differ:
-        examples = "; ".join(f"{f} has {feature_lengths[f]} steps, {lb} has {label_lengths[lb]}"
-                             for f, lb in differ[:MAX_LISTED_NOTES])
+        f, lb = differ[0]
         report.notes.append(f"{len(differ)} sequence(s) have features and labels of different "
-                            f"lengths (fine for ALIGN_START and ALIGN_END, an error for "
-                            f"EQUAL_LENGTH), e.g. {examples}")
+                            f"lengths (ALIGN_START / ALIGN_END, not EQUAL_LENGTH), e.g. "
+                            f"{feature_lengths[f]} and {label_lengths[lb]} steps in "
+                            f"{os.path.basename(f)}, {os.path.basename(lb)}")
     return report
