@@ -27,6 +27,7 @@ from torch import nn
 from seqnet.conf.enums import Activation, WeightInit
 from seqnet.conf.layers import BaseLSTM
 from seqnet.nn.base import RecurrentModule, State
+from seqnet.nn.graves import compiled
 from seqnet.nn.graves.cpu import onednn, pack, packed_product
 from seqnet.nn.graves.kernel import (
     INTERNAL_PEEPHOLES,
@@ -101,6 +102,12 @@ class GravesLSTMModule(RecurrentModule):
         return (self.conf.activation == Activation.TANH
                 and self.conf.gate_activation == Activation.SIGMOID)
 
+    def uses_compiled_loops(self) -> bool:
+        """Whether the fused kernel runs its step loops compiled (C++, on the CPU, unless
+        ``SEQNET_COMPILED=0``; :mod:`seqnet.nn.graves.compiled`) or in Python: the same
+        numbers either way. Overridden like :meth:`uses_fused_kernel` to force either."""
+        return compiled.enabled_for(self.RW)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
         n = x.shape[0]
@@ -143,19 +150,20 @@ class GravesLSTMModule(RecurrentModule):
                c0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         w, b, rw = to_internal(self.W), to_internal(self.b), to_internal(self.RW)
         peep = self.peep[INTERNAL_PEEPHOLES]
+        loops = self.uses_compiled_loops()
         if mask is not None and self.skip_padding:
             packed = prefix_sizes(mask)
             if packed is not None:
                 order, sizes, from_end = packed
                 if order is None:
                     return GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, None, sizes,
-                                                    from_end)
+                                                    from_end, loops)
                 inverse = torch.argsort(order)
                 hs, h, c = GravesLSTMFunction.apply(xt[:, order], w, b, rw, peep, h0[order],
-                                                    c0[order], None, sizes, False)
+                                                    c0[order], None, sizes, False, loops)
                 return hs[:, inverse], h[inverse], c[inverse]
         m = None if mask is None else mask.t().unsqueeze(-1).to(xt.dtype)
-        return GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, m, None)
+        return GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, m, None, False, loops)
 
     def param_table(self) -> dict[str, np.ndarray]:
         """``W [nIn, 4H]``, ``RW [H, 4H+3]`` (peepholes f, o, i last), ``b [1, 4H]``."""
