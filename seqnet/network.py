@@ -45,6 +45,7 @@ from seqnet.conf.layers import GravesBidirectionalLSTM, LastTimeStep, Layer, Out
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.errors import ConfigurationError, ModelFileError, SeqNetError, StateError
 from seqnet.evaluation import Evaluation, RegressionEvaluation
+from seqnet.inference import OnnxRuntimeInference
 from seqnet.nn.base import LayerModule, LayerStack, State
 from seqnet.nn.build import build_module
 from seqnet.nn.dense import DenseModule
@@ -78,6 +79,9 @@ class MultiLayerNetwork:
         self._solver = Solver(self)
         self._device = torch.device("cpu")
         self._dtype = _DTYPES[conf.data_type]
+        #: ONNX Runtime for output() and rnn_time_step (seqnet.inference); .enabled = False
+        #: keeps this network on the native path.
+        self.inference = OnnxRuntimeInference()
 
     # ----------------------------------------------------------------- set-up
 
@@ -228,10 +232,13 @@ class MultiLayerNetwork:
     def output(self, x: Any, features_mask: Any = None, labels_mask: Any = None) -> Any:
         """The network's output for ``x`` (``[N, nOut, T]`` for an RNN output layer),
         always from zero RNN state; steps where a given ``labels_mask`` is 0 are 0."""
-        xt = self._tensor(x, "features")
-        fmask = None if features_mask is None else self._tensor(features_mask, "features_mask")
+        y = self.inference.output(self, x, features_mask)    # ONNX Runtime, or None
         with torch.no_grad():
-            y, _, _, _ = self._forward(xt, fmask)
+            if y is None:
+                xt = self._tensor(x, "features")
+                fmask = (None if features_mask is None
+                         else self._tensor(features_mask, "features_mask"))
+                y, _, _, _ = self._forward(xt, fmask)
             if labels_mask is not None:
                 y = _apply_labels_mask(y, self._tensor(labels_mask, "labels_mask"))
         return like(y, x)
@@ -360,6 +367,10 @@ class MultiLayerNetwork:
 
         ``[N, nIn]`` gives ``[N, nOut]``; ``[N, nIn, T]`` gives ``[N, nOut, T]``.
         """
+        fast = self.inference.rnn_time_step(self, x, features_mask, self._rnn_state)
+        if fast is not None:
+            y, self._rnn_state = fast
+            return y
         bidirectional = [i for i, layer in enumerate(self.conf.layers)
                          if isinstance(layer.underlying(), GravesBidirectionalLSTM)]
         if bidirectional:
