@@ -1,7 +1,7 @@
 """Inference on ONNX Runtime: ``output()`` and ``rnn_time_step`` run the network's exported
 graph (:mod:`seqnet.onnx`) where ONNX Runtime is installed (the ``[onnx]`` extra).
 
-Every :class:`~seqnet.network.MultiLayerNetwork` holds one :class:`OnnxRuntimeInference` as
+Every :class:`~seqnet.network.MultiLayerNetwork` holds one :class:`Inference` as
 ``net.inference``. Its sessions are built from the network at first use and kept until a
 parameter changes (an update in ``fit``, ``set_param_table``, any in-place change: torch's
 version counter of each parameter says so). The stored RNN state stays the network's: the
@@ -9,9 +9,10 @@ runtime reads it and hands the new state back for the network to store.
 
 The native path runs instead where the runtime cannot give the same result: without
 onnxruntime or onnx, for float64 networks, off the CPU, for layers the exporter does not
-handle, with ``net.inference.enabled = False`` or ``SEQNET_ONNXRUNTIME=0``, and for inputs the
-graph refuses (the native path then raises its usual error). Either way the numbers agree
-within 1e-5 (float32).
+handle, with ``net.inference.onnxruntime = False`` or ``SEQNET_ONNXRUNTIME=0``, and for inputs
+the graph refuses (the native path then raises its usual error). Either way the numbers agree
+within 1e-5 (float32). Natively, a time step of a GravesLSTM stack with an RnnOutputLayer
+takes the short path of :mod:`seqnet.time_step`.
 
 >>> import numpy as np
 >>> from seqnet.conf.layers import GravesLSTM, RnnOutputLayer
@@ -22,7 +23,7 @@ within 1e-5 (float32).
 >>> net.init()
 >>> x = np.ones((2, 3, 5), np.float32)
 >>> y = net.output(x)                          # ONNX Runtime, where it is installed
->>> net.inference.enabled = False              # the switch: always the native path
+>>> net.inference.onnxruntime = False          # the switch: always the native path
 >>> bool(np.abs(net.output(x) - y).max() < 1e-5)
 True
 """
@@ -31,18 +32,24 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import operator
 import os
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["ENV", "OnnxRuntimeInference", "available"]
+from seqnet.errors import SeqNetError
+from seqnet.tensors import like, to_tensor
+from seqnet.time_step import StepPlan
+
+__all__ = ["ENV", "Inference", "available"]
 
 #: The environment variable that keeps every network on the native path when set to ``0``.
 ENV = "SEQNET_ONNXRUNTIME"
 
 _log = logging.getLogger(__name__)
+_VERSION = operator.attrgetter("_version")
 _available: list[bool] = []
 
 State = tuple[torch.Tensor, torch.Tensor]
@@ -61,33 +68,38 @@ def available() -> bool:
 # parameters, never natively once and from the runtime the next time. Building a session
 # (export, graph optimisation) costs tens of milliseconds, once per export kind (plain,
 # masked, stateful) and parameter version: after every update, a loop of fit(ds); output(x)
-# pays it each time (set net.inference.enabled = False there); evaluating many batches,
+# pays it each time (set net.inference.onnxruntime = False there); evaluating many batches,
 # serving and time-stepping pay it once.
 
 
-class OnnxRuntimeInference:
-    """ONNX Runtime sessions for one network, keyed by its parameters' versions.
+class Inference:
+    """The fast inference paths of one network: ONNX Runtime sessions, keyed by the
+    parameters' versions, and the native one-step plan (:class:`~seqnet.time_step.StepPlan`).
 
-    ``enabled`` (default True) is the switch: False keeps the network on the native path.
+    ``onnxruntime`` is the switch: False keeps the network on the native path (the default
+    is True, False where the environment variable ``SEQNET_ONNXRUNTIME`` is ``0`` when the
+    network is made).
     """
 
     def __init__(self) -> None:
-        self.enabled = True
-        self._sessions: dict[tuple[bool, bool], Any] = {}
-        self._key: tuple[int, ...] | None = None
+        self.onnxruntime = os.environ.get(ENV, "1") != "0"
+        self._plan: tuple[Any, StepPlan | None] | None = None   # (layers, plan)
+        self._sessions: dict[tuple[bool, bool], Any] = {}    # (with_mask, stateful) ->
+        self._key = -1
         self._layers: Any = None
         self._params: list[torch.Tensor] = []
-        self._unsupported: dict[tuple[bool, bool], Any] = {}   # export -> refused layers
-        self._owned: list[tuple[torch.Tensor, np.ndarray]] = []
+        # The state this runtime returned last, per layer, with its numpy arrays: fed back
+        # as they are when the network hands the same state in again.
+        self._owned: dict[int, tuple[State, np.ndarray, np.ndarray]] = {}
         self._zeros: dict[tuple[int, int], np.ndarray] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Sessions are native objects and only a cache: copies and pickles start without.
-        return {"enabled": self.enabled}
+        return {"onnxruntime": self.onnxruntime}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__()  # type: ignore[misc]
-        self.enabled = state["enabled"]
+        self.onnxruntime = state["onnxruntime"]
 
     def output(self, net: Any, x: Any, features_mask: Any) -> torch.Tensor | None:
         """``net.output(x, features_mask)`` (as a tensor) on ONNX Runtime, or ``None``: run
@@ -109,35 +121,38 @@ class OnnxRuntimeInference:
 
     def rnn_time_step(self, net: Any, x: Any, features_mask: Any,
                       state: dict[int, State]) -> tuple[Any, dict[int, State]] | None:
-        """``net.rnn_time_step`` on ONNX Runtime from ``state`` (the network's stored state):
-        the output and the new state, or ``None``: run natively."""
+        """``net.rnn_time_step`` from ``state`` (the network's stored state) on ONNX Runtime
+        or the native step plan: the output and the new state, or ``None``: run the
+        general path."""
+        session = self._session(net, features_mask is not None, True)
+        if session is None:
+            return self._native_step(net, x, features_mask, state)
         features = self._features(x)
         if features is None or features.ndim not in (2, 3):
             return None
         single = features.ndim == 2
         if single:
             features = features[:, :, None]
-        session = self._session(net, features_mask is not None, True)
-        if session is None:
-            return None
         n = features.shape[0]
         feeds = {"features": features}
         if features_mask is not None:
             mask = self._array(features_mask)
             feeds["features_mask"] = mask.reshape(-1, 1) if single else mask
-        recurrent = session.seqnet_recurrent
-        for i, hidden in recurrent:
-            if i in state:
-                h, c = state[i]
-                if h.shape[0] != n:
-                    return None     # the native path raises the error
-                feeds[f"state_{i}_prevAct"] = self._state_array(h)
-                feeds[f"state_{i}_prevMem"] = self._state_array(c)
-            else:
+        owned = self._owned
+        for i, hidden, act, mem in session.seqnet_states:
+            layer_state = state.get(i)
+            if layer_state is None:
                 zeros = self._zeros.get((n, hidden))
                 if zeros is None:
                     zeros = self._zeros[(n, hidden)] = np.zeros((n, hidden), np.float32)
-                feeds[f"state_{i}_prevAct"] = feeds[f"state_{i}_prevMem"] = zeros
+                feeds[act] = feeds[mem] = zeros
+                continue
+            arrays = owned.get(i)
+            if arrays is None or arrays[0] is not layer_state:   # not the runtime's own
+                arrays = (layer_state, _numpy(layer_state[0]), _numpy(layer_state[1]))
+            if arrays[1].shape[0] != n:
+                return None         # the native path raises the error
+            feeds[act], feeds[mem] = arrays[1], arrays[2]
         try:
             outputs = session.run(None, feeds)
         except Exception:
@@ -146,52 +161,69 @@ class OnnxRuntimeInference:
         if single and y.ndim == 3:
             y = y[:, :, 0]
         new_state: dict[int, State] = {}
-        owned = []
-        for k, (i, _) in enumerate(recurrent):
+        self._owned = {}
+        for k, (i, _, _, _) in enumerate(session.seqnet_states):
             h_np, c_np = outputs[1 + 2 * k], outputs[2 + 2 * k]
-            h, c = torch.from_numpy(h_np), torch.from_numpy(c_np)
-            new_state[i] = (h, c)
-            owned += [(h, h_np), (c, c_np)]
-        self._owned = owned
+            layer_state = new_state[i] = (torch.from_numpy(h_np), torch.from_numpy(c_np))
+            self._owned[i] = (layer_state, h_np, c_np)
         return (torch.from_numpy(y) if isinstance(x, torch.Tensor) else y), new_state
 
     # ------------------------------------------------------------------ internals
 
+    def _native_step(self, net: Any, x: Any, features_mask: Any, state: dict[int, State]
+                     ) -> tuple[Any, dict[int, State]] | None:
+        layers = net.layers
+        if self._plan is None or self._plan[0] is not layers:
+            self._plan = (layers, StepPlan.for_network(net))
+        plan = self._plan[1]
+        if plan is None or features_mask is not None:
+            return None
+        dtype = plan.output.W.dtype
+        try:
+            xt = to_tensor(x, dtype, net.device, "features")
+        except SeqNetError:
+            return None
+        if xt.dim() != 2 or xt.shape[1] != plan.recurrent[0].W.shape[0]:
+            return None
+        result = plan(xt, state)
+        if result is None:
+            return None
+        return like(result[0], x), result[1]
+
     def _session(self, net: Any, with_mask: bool, stateful: bool) -> Any:
         """The cached session for this export, built again when a parameter changed
         (NOTE [ When ONNX Runtime takes over ]); ``None``: run natively."""
-        if not (self.enabled and available() and os.environ.get(ENV, "1") != "0"):
+        if not self.onnxruntime:
             return None
         layers = net.layers
-        if self._unsupported.get((with_mask, stateful)) is layers or \
-                net.device.type != "cpu" or net.conf.data_type != "float32":
-            return None
-        if layers is not self._layers:
+        if layers is not self._layers:          # init() made new layers
             self._layers = layers
             self._params = list(layers.parameters())
-        key = tuple(v for p in self._params for v in (p._version, p.data_ptr()))
+            self._sessions.clear()
+        # Version counters only grow, so their sum changes whenever any parameter changes.
+        key = sum(map(_VERSION, self._params))
         if key != self._key:
             self._sessions.clear()
             self._key = key
         session = self._sessions.get((with_mask, stateful))
-        if session is None:
-            session = self._build(net, with_mask, stateful)
-            if session is None:
-                return None
-            self._sessions[(with_mask, stateful)] = session
-        return session
+        if session is None and net.device.type == "cpu":
+            session = self._sessions[(with_mask, stateful)] = self._build(net, with_mask,
+                                                                          stateful)
+        return session or None
 
     def _build(self, net: Any, with_mask: bool, stateful: bool) -> Any:
+        """A new session, or ``False`` where this export cannot run (kept: not retried
+        until the parameters change)."""
+        if not available() or net.conf.data_type != "float32":
+            return False
         import onnxruntime
 
-        from seqnet.errors import SeqNetError
         from seqnet.onnx import UnsupportedError, to_onnx
         try:
             model = to_onnx(net, with_mask=with_mask, stateful=stateful)
         except (UnsupportedError, SeqNetError) as e:
-            self._unsupported[(with_mask, stateful)] = net.layers
             _log.info("seqnet: this network runs natively (the ONNX exporter refused it: %s)", e)
-            return None
+            return False
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
@@ -199,8 +231,9 @@ class OnnxRuntimeInference:
                                                providers=["CPUExecutionProvider"])
         layers = net.conf.layers
         wrapped = _Session(session)
-        wrapped.seqnet_recurrent = [(i, layers[i].underlying().n_out)
-                                    for i, layer in enumerate(layers) if layer.recurrent]
+        wrapped.seqnet_states = [(i, layers[i].underlying().n_out, f"state_{i}_prevAct",
+                                  f"state_{i}_prevMem")
+                                 for i, layer in enumerate(layers) if layer.recurrent]
         return wrapped
 
     @staticmethod
@@ -220,17 +253,15 @@ class OnnxRuntimeInference:
             return np.ascontiguousarray(x.detach().cpu().numpy(), np.float32)
         return np.asarray(x, np.float32)
 
-    def _state_array(self, t: torch.Tensor) -> np.ndarray:
-        """A stored state tensor as numpy: the runtime's own array when it made the tensor."""
-        for tensor, array in self._owned:
-            if tensor is t:
-                return array
-        return np.ascontiguousarray(t.detach().cpu().numpy(), np.float32)
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy(), np.float32)
 
 
 class _Session:
-    """An ``InferenceSession`` and the recurrent layers (index, width) its state feeds."""
+    """An ``InferenceSession`` and, for each recurrent layer, its index, width and the names
+    of its state inputs."""
 
     def __init__(self, session: Any) -> None:
         self.run = session.run
-        self.seqnet_recurrent: list[tuple[int, int]] = []
+        self.seqnet_states: list[tuple[int, int, str, str]] = []

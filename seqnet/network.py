@@ -45,7 +45,7 @@ from seqnet.conf.layers import GravesBidirectionalLSTM, LastTimeStep, Layer, Out
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.errors import ConfigurationError, ModelFileError, SeqNetError, StateError
 from seqnet.evaluation import Evaluation, RegressionEvaluation
-from seqnet.inference import OnnxRuntimeInference
+from seqnet.inference import Inference
 from seqnet.nn.base import LayerModule, LayerStack, State
 from seqnet.nn.build import build_module
 from seqnet.nn.dense import DenseModule
@@ -79,9 +79,9 @@ class MultiLayerNetwork:
         self._solver = Solver(self)
         self._device = torch.device("cpu")
         self._dtype = _DTYPES[conf.data_type]
-        #: ONNX Runtime for output() and rnn_time_step (seqnet.inference); .enabled = False
-        #: keeps this network on the native path.
-        self.inference = OnnxRuntimeInference()
+        #: ONNX Runtime and the native one-step plan for output() and rnn_time_step
+        #: (seqnet.inference); .onnxruntime = False keeps this network on the native path.
+        self.inference = Inference()
 
     # ----------------------------------------------------------------- set-up
 

@@ -59,7 +59,8 @@ def enabled_for(t: torch.Tensor) -> bool:
 
 
 def ops() -> Any:
-    """``torch.ops.seqnet_graves`` (``forward_steps``, ``backward_steps``), loaded."""
+    """``torch.ops.seqnet_graves`` (``forward_steps``, ``backward_steps``, ``time_step``),
+    loaded."""
     if not load():
         raise RuntimeError(f"the compiled GravesLSTM loops are not available: "
                            f"{_state.get('reason')}")
@@ -85,6 +86,9 @@ def build_directory() -> Path:
 def load() -> bool:
     """Build (at the first call in a process, when not cached) and load the library; whether
     ``torch.ops.seqnet_graves`` is there. Never raises: a failure is logged once."""
+    ok = _state.get("ok")
+    if ok is not None:
+        return bool(ok)
     with _lock:
         if "ok" not in _state:
             _state["ok"] = _try_load()
@@ -99,7 +103,8 @@ def _try_load() -> bool:
                      f"again")
     _find_ninja()
     folder.mkdir(parents=True, exist_ok=True)
-    cached = (folder / f"{_NAME}.so").exists()
+    library = folder / f"{_NAME}.so"
+    cached = library.exists() and library.stat().st_mtime >= _SOURCE.stat().st_mtime
     start = time.perf_counter()
     done = threading.Event()
     if not cached:

@@ -42,6 +42,10 @@ from seqnet.nn.params import check_shape
 from seqnet.tensors import to_numpy
 
 
+#: Below this many rows a time step's product runs faster on addmm than on packed weights.
+_PACK_MIN_ROWS = 8
+
+
 class GravesLSTMModule(RecurrentModule):
     """One Graves LSTM layer on ``[N, nIn, T]`` inputs, returning ``[N, H, T]`` and (h, c)."""
 
@@ -66,12 +70,14 @@ class GravesLSTMModule(RecurrentModule):
         # (same numbers; the baseline the padded-epoch benchmark measures packing against).
         self.skip_padding = True
         self._packed_rw: tuple[tuple[int, int, int], torch.Tensor] | None = None
+        self._step_weights: tuple[tuple[int, ...], tuple[torch.Tensor, ...]] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # The packed weights are an opaque oneDNN tensor (no storage to pickle or copy), and
         # only a cache: copies and pickles start without it.
         state = self.__dict__.copy()
         state["_packed_rw"] = None
+        state["_step_weights"] = None
         return state
 
     def _time_step_rw(self, rows: int) -> torch.Tensor | None:
@@ -83,12 +89,27 @@ class GravesLSTMModule(RecurrentModule):
         # same weights, so the oneDNN reorder of NOTE [ Packed weights for the recurrent
         # product ] is paid once, not per call.
         """
-        if torch.is_grad_enabled() or not onednn(self.RW):
+        if torch.is_grad_enabled() or rows < _PACK_MIN_ROWS or not onednn(self.RW):
             return None
         key = (self.RW.data_ptr(), self.RW._version, rows)
         if self._packed_rw is None or self._packed_rw[0] != key:
             self._packed_rw = (key, pack(self.RW.detach(), rows))
         return self._packed_rw[1]
+
+    def _compiled_step_weights(self) -> tuple[torch.Tensor, ...] | None:
+        """W, b, RW and the peepholes in the kernel's order for the compiled time step,
+        kept from one step to the next (reordered again when a parameter changes); ``None``
+        where a gradient is recorded or the loops are not compiled."""
+        if torch.is_grad_enabled() or not self.uses_compiled_loops():
+            return None
+        key = (self.W._version, self.b._version, self.RW._version, self.peep._version,
+               self.W.data_ptr())
+        if self._step_weights is None or self._step_weights[0] != key:
+            with torch.no_grad():
+                weights = (to_internal(self.W), to_internal(self.b), to_internal(self.RW),
+                           self.peep[INTERNAL_PEEPHOLES])
+            self._step_weights = (key, tuple(w.contiguous() for w in weights))
+        return self._step_weights[1]
 
     def uses_fused_kernel(self) -> bool:
         """Whether :meth:`forward` runs the fused kernel (:mod:`seqnet.nn.graves.kernel`) or
@@ -134,17 +155,30 @@ class GravesLSTMModule(RecurrentModule):
 
     def _one_step(self, x: torch.Tensor, mask: torch.Tensor | None, h0: torch.Tensor,
                   c0: torch.Tensor) -> tuple[torch.Tensor, State]:
-        # One step (rnn_time_step): no loop set-up, no weight reordering.
+        h, c = self.time_step(x, (h0, c0))
+        if mask is not None:
+            h, c = h * mask, c * mask
+        return h.unsqueeze(2), (h, c)
+
+    def time_step(self, x: torch.Tensor, state: State) -> State:
+        """One step from ``state`` (h, c) on ``x [N, nIn]``: the new h and c, as
+        :meth:`forward` computes them for a one-step input (tanh / sigmoid only).
+
+        No loop set-up: without autograd, on the compiled loops, one call with the weights
+        reordered once (:meth:`_compiled_step_weights`); else a few ops on DL4J's order.
+        """
+        h0, c0 = state
+        weights = self._compiled_step_weights()
+        if weights is not None:
+            h, c = compiled.ops().time_step.default(x, *weights, h0, c0)
+            return h, c
         z = torch.addmm(self.b, x, self.W)
         packed_rw = self._time_step_rw(x.shape[0])
         if packed_rw is not None:
             z = z.add_(packed_product(h0, packed_rw))
         else:
             z = z.addmm_(h0, self.RW)
-        h, c = graves_cell_step(z, self.peep, c0)
-        if mask is not None:
-            h, c = h * mask, c * mask
-        return h.unsqueeze(2), (h, c)
+        return graves_cell_step(z, self.peep, c0)
 
     def _fused(self, xt: torch.Tensor, mask: torch.Tensor | None, h0: torch.Tensor,
                c0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

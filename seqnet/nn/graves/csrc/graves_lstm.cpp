@@ -152,6 +152,24 @@ std::tuple<Tensor, Tensor> backward_steps(
   return {dh, dc};
 }
 
+// One step from scratch for time-stepping (no autograd): the projection and forward_steps
+// over T = 1, so a step gives exactly what the fused forward gives for that step.
+std::tuple<Tensor, Tensor> time_step(const Tensor& x, const Tensor& w, const Tensor& b,
+                                     const Tensor& rw, const Tensor& peep, const Tensor& h0,
+                                     const Tensor& c0) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  const int64_t n = x.size(0), hid = rw.size(0);
+  Tensor gates = at::addmm(b, x, w).view({1, n, 4 * hid});
+  Tensor hs = at::empty({2, n, hid}, x.options());
+  Tensor c_raw = at::empty({2, n, hid}, x.options());
+  Tensor tanh_c = at::empty({1, n, hid}, x.options());
+  hs.select(0, 0).copy_(h0);
+  c_raw.select(0, 0).copy_(c0);
+  forward_steps(gates, hs, c_raw, c_raw, tanh_c, peep, std::nullopt, rw, std::nullopt, {},
+                false);
+  return {hs.select(0, 1), c_raw.select(0, 1)};
+}
+
 }  // namespace
 
 TORCH_LIBRARY(seqnet_graves, m) {
@@ -165,4 +183,7 @@ TORCH_LIBRARY(seqnet_graves, m) {
         "Tensor? mask, int[] sizes, bool from_end, Tensor? packed, Tensor dense, Tensor dh, "
         "Tensor(b!) dc) -> (Tensor, Tensor)",
         &backward_steps);
+  m.def("time_step(Tensor x, Tensor w, Tensor b, Tensor rw, Tensor peep, Tensor h0, "
+        "Tensor c0) -> (Tensor, Tensor)",
+        &time_step);
 }
