@@ -114,7 +114,7 @@ class Inference:
         if features_mask is not None:
             feeds["features_mask"] = self._array(features_mask)
         try:
-            (y,) = session.run(None, feeds)
+            (y,) = session.run(session.seqnet_outputs, feeds)
         except Exception:           # a shape the graph refuses: the native path says why
             return None
         return torch.from_numpy(y)
@@ -154,7 +154,7 @@ class Inference:
                 return None         # the native path raises the error
             feeds[act], feeds[mem] = arrays[1], arrays[2]
         try:
-            outputs = session.run(None, feeds)
+            outputs = session.run(session.seqnet_outputs, feeds)
         except Exception:
             return None
         y = outputs[0]
@@ -231,6 +231,7 @@ class Inference:
                                                providers=["CPUExecutionProvider"])
         layers = net.conf.layers
         wrapped = _Session(session)
+        wrapped.seqnet_outputs = [o.name for o in session.get_outputs()]
         wrapped.seqnet_states = [(i, layers[i].underlying().n_out, f"state_{i}_prevAct",
                                   f"state_{i}_prevMem")
                                  for i, layer in enumerate(layers) if layer.recurrent]
@@ -259,9 +260,10 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 
 
 class _Session:
-    """An ``InferenceSession`` and, for each recurrent layer, its index, width and the names
-    of its state inputs."""
+    """An ``InferenceSession``'s ``run``, its output names and, for each recurrent layer, its
+    index, width and the names of its state inputs."""
 
     def __init__(self, session: Any) -> None:
         self.run = session.run
+        self.seqnet_outputs: list[str] = []
         self.seqnet_states: list[tuple[int, int, str, str]] = []
