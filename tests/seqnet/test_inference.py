@@ -51,7 +51,8 @@ def test_output_runs_on_the_runtime_with_the_native_numbers():
     for args in ((x,), (x, mask)):
         y = net.output(*args)
         assert net.inference._sessions, "expected an ONNX Runtime session"
-        np.testing.assert_allclose(y, _native(net, lambda: net.output(*args)), atol=ATOL)
+        np.testing.assert_allclose(y, _native(net, lambda args=args: net.output(*args)),
+                                   atol=ATOL)
     y_t = net.output(torch.from_numpy(x))
     assert isinstance(y_t, torch.Tensor)
     np.testing.assert_allclose(y_t.numpy(), net.output(x), atol=0)

@@ -138,7 +138,7 @@ def _find_ninja() -> None:
     if shutil.which("ninja") is not None:
         return
     try:
-        import ninja  # type: ignore[import-not-found]
+        import ninja
     except ImportError:
         return
     os.environ["PATH"] = os.pathsep.join((str(ninja.BIN_DIR), os.environ.get("PATH", "")))

@@ -41,7 +41,6 @@ from seqnet.nn.init import init_weight
 from seqnet.nn.params import check_shape
 from seqnet.tensors import to_numpy
 
-
 #: Below this many rows a time step's product runs faster on addmm than on packed weights.
 _PACK_MIN_ROWS = 8
 
