@@ -119,6 +119,7 @@ def test_switch_off_runs_the_python_loops_with_the_same_numbers(monkeypatch):
 
 def test_a_stale_lock_file_is_reported_and_the_python_loops_run(monkeypatch, tmp_path, caplog):
     """A build killed half way leaves `lock` behind; torch would wait on it for ever."""
+    monkeypatch.delenv(compiled.ENV, raising=False)
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
     monkeypatch.setattr(compiled, "_state", {})
     folder = compiled.build_directory()
@@ -140,6 +141,7 @@ def test_no_compiler_means_one_warning_and_the_python_loops(monkeypatch, tmp_pat
     def no_compiler(**kwargs):
         raise RuntimeError("Error building extension 'seqnet_graves'\nc++: not found")
 
+    monkeypatch.delenv(compiled.ENV, raising=False)
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
     monkeypatch.setattr(compiled, "_state", {})
     monkeypatch.setattr(compiled.cpp_extension, "load", no_compiler)
