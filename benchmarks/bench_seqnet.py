@@ -166,15 +166,26 @@ def bench_fit_steps(report: Report, args: argparse.Namespace) -> None:
                                  LossFunction.MCXENT, Activation.SOFTMAX)
                         for kind in (GravesLSTM, LSTM))
         hand = HandWrittenStep(ds, classes, args.hidden, args.classes)
-        timing = interleaved({"hand-written nn.LSTM + Linear": hand,
-                              "seqnet GravesLSTM": lambda: graves.fit(ds),
-                              "seqnet LSTM": lambda: lstm.fit(ds)}, args.repeats)
+        sides = {"hand-written nn.LSTM + Linear": hand,
+                 "seqnet GravesLSTM": lambda: graves.fit(ds),
+                 "seqnet LSTM": lambda: lstm.fit(ds)}
+        if graves.layers[0].uses_compiled_loops():
+            # The same network on the Python loops: what the compiled loops save.
+            python_loops = make_net(GravesLSTM, args.inputs, args.hidden, args.classes,
+                                    LossFunction.MCXENT, Activation.SOFTMAX)
+            python_loops.layers[0].uses_compiled_loops = lambda: False
+            sides["seqnet GravesLSTM, Python loops"] = lambda: python_loops.fit(ds)
+        timing = interleaved(sides, args.repeats)
         report.times(timing)
         base = timing["hand-written nn.LSTM + Linear"]
         for name, target in (("seqnet GravesLSTM", 1.25), ("seqnet LSTM", 1.15)):
             wall, cpu = (timing[name][j] / base[j] for j in (0, 1))
             report.ratio(f"fit step T={steps}: {name.split()[1]} / hand-written", wall, cpu,
                          f"<= {target}", min(wall, cpu) <= target)
+        if "seqnet GravesLSTM, Python loops" in timing:
+            wall, cpu = (timing["seqnet GravesLSTM, Python loops"][j] / base[j] for j in (0, 1))
+            report.value(f"fit step T={steps}: GravesLSTM Python loops / hand-written",
+                         f"wall {wall:7.3f}x  cpu {cpu:7.3f}x   (reference)", True)
 
 
 def bench_time_step(report: Report, args: argparse.Namespace) -> None:
