@@ -178,11 +178,14 @@ class Inference:
         plan = self._plan[1]
         if plan is None or features_mask is not None:
             return None
-        dtype = plan.output.W.dtype
-        try:
-            xt = to_tensor(x, dtype, net.device, "features")
-        except SeqNetError:
-            return None
+        dtype, device = plan.output.W.dtype, net.device
+        if isinstance(x, torch.Tensor) and x.dtype == dtype and x.device == device:
+            xt = x
+        else:
+            try:
+                xt = to_tensor(x, dtype, device, "features")
+            except SeqNetError:
+                return None
         if xt.dim() != 2 or xt.shape[1] != plan.recurrent[0].W.shape[0]:
             return None
         result = plan(xt, state)

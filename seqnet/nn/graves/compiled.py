@@ -9,7 +9,7 @@ order from a compiled loop, so the numbers are bit for bit those of the Python l
 # Installing seqdl compiles nothing (pip's build isolation would download a second torch
 # to compile against). The first GravesLSTM forward on the CPU builds the C++ file with
 # torch.utils.cpp_extension (ninja, from the `ninja` wheel seqdl depends on, and the
-# system's C++ compiler): about 20-60 s, shown as a progress line on stderr. The library is
+# system's C++ compiler): about 20-30 s, shown as a progress line on stderr. The library is
 # cached under torch's extension folder (TORCH_EXTENSIONS_DIR, by default
 # ~/.cache/torch_extensions), one build per Python and torch version, and rebuilt when the
 # source changes. Without a compiler, or when the build fails, one warning says so and the
@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch.utils import cpp_extension
 
-__all__ = ["ENV", "build_directory", "enabled_for", "load", "ops", "status"]
+__all__ = ["ENV", "build_directory", "enabled_for", "load", "ops", "status", "time_step_op"]
 
 #: The environment variable that turns the compiled loops off when set to ``0``.
 ENV = "SEQNET_COMPILED"
@@ -65,6 +65,15 @@ def ops() -> Any:
         raise RuntimeError(f"the compiled GravesLSTM loops are not available: "
                            f"{_state.get('reason')}")
     return torch.ops.seqnet_graves
+
+
+def time_step_op() -> Any:
+    """``torch.ops.seqnet_graves.time_step.default``, looked up once (a time step calls it
+    per layer, where the attribute lookups would cost more than the arithmetic)."""
+    op = _state.get("time_step")
+    if op is None:
+        op = _state["time_step"] = ops().time_step.default
+    return op
 
 
 def status() -> str:
@@ -149,12 +158,12 @@ def _show_progress(done: threading.Event) -> None:
     start = time.perf_counter()
     interactive = sys.stderr.isatty()
     if not interactive:
-        sys.stderr.write("seqnet: building the compiled GravesLSTM loops (once; about a "
-                         "minute)...\n")
+        sys.stderr.write("seqnet: building the compiled GravesLSTM loops (once; about "
+                         "30 s)...\n")
     while not done.wait(1.0):
         if interactive:
-            sys.stderr.write(f"\rseqnet: building the compiled GravesLSTM loops (once; about a "
-                             f"minute): {time.perf_counter() - start:3.0f} s")
+            sys.stderr.write(f"\rseqnet: building the compiled GravesLSTM loops (once; about "
+                             f"30 s): {time.perf_counter() - start:3.0f} s")
             sys.stderr.flush()
     if interactive:
         sys.stderr.write("\n")

@@ -169,7 +169,7 @@ class GravesLSTMModule(RecurrentModule):
         h0, c0 = state
         weights = self._compiled_step_weights()
         if weights is not None:
-            h, c = compiled.ops().time_step.default(x, *weights, h0, c0)
+            h, c = compiled.time_step_op()(x, *weights, h0, c0)
             return h, c
         z = torch.addmm(self.b, x, self.W)
         packed_rw = self._time_step_rw(x.shape[0])

@@ -152,22 +152,26 @@ std::tuple<Tensor, Tensor> backward_steps(
   return {dh, dc};
 }
 
-// One step from scratch for time-stepping (no autograd): the projection and forward_steps
-// over T = 1, so a step gives exactly what the fused forward gives for that step.
+// One step for time-stepping (no autograd): the projection, then forward_steps' calls for
+// one step without its buffers, so a step gives exactly what the fused forward gives for it.
 std::tuple<Tensor, Tensor> time_step(const Tensor& x, const Tensor& w, const Tensor& b,
                                      const Tensor& rw, const Tensor& peep, const Tensor& h0,
                                      const Tensor& c0) {
   at::AutoDispatchBelowADInplaceOrView guard;
   const int64_t n = x.size(0), hid = rw.size(0);
-  Tensor gates = at::addmm(b, x, w).view({1, n, 4 * hid});
-  Tensor hs = at::empty({2, n, hid}, x.options());
-  Tensor c_raw = at::empty({2, n, hid}, x.options());
-  Tensor tanh_c = at::empty({1, n, hid}, x.options());
-  hs.select(0, 0).copy_(h0);
-  c_raw.select(0, 0).copy_(c0);
-  forward_steps(gates, hs, c_raw, c_raw, tanh_c, peep, std::nullopt, rw, std::nullopt, {},
-                false);
-  return {hs.select(0, 1), c_raw.select(0, 1)};
+  const Tensor minus_one = at::full({}, -1.0, x.options());
+  Tensor z = at::addmm(b, x, w);
+  z.add_(at::mm(h0, rw));
+  z.narrow(1, 0, 2 * hid).view({n, 2, hid}).addcmul_(c0.unsqueeze(1), peep.narrow(0, 0, 2));
+  z.narrow(1, 0, 3 * hid).sigmoid_();
+  Tensor a = z.narrow(1, 2 * hid, hid), o = z.narrow(1, 3 * hid, hid);
+  at::add_out(a, minus_one, a, 2.0);
+  Tensor c = at::mul(z.narrow(1, 0, hid), c0);
+  c.addcmul_(z.narrow(1, hid, hid), a);
+  o.addcmul_(c, peep.select(0, 2)).sigmoid_();
+  Tensor tc = at::empty_like(c);
+  tanh_sigmoid(c, tc, minus_one);
+  return {at::mul(o, tc), c};
 }
 
 }  // namespace
