@@ -26,6 +26,12 @@ needs_runtime = pytest.mark.skipif(not available(), reason="onnxruntime is not i
 ATOL = 1e-5
 
 
+@pytest.fixture(autouse=True)
+def _runtime_on(monkeypatch):
+    """These tests say which path runs: a SEQNET_ONNXRUNTIME=0 run of the suite leaves them."""
+    monkeypatch.delenv("SEQNET_ONNXRUNTIME", raising=False)
+
+
 def _graves_stack(**conf):
     return make_net([GravesLSTM(n_in=3, n_out=8), GravesLSTM(n_in=8, n_out=6),
                      RnnOutputLayer(n_out=4)], **conf)
