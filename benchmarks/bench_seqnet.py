@@ -16,7 +16,11 @@ machine the CPU-time ratio is the steadier one.
   people write by hand: ``nn.LSTM`` + ``nn.Linear``, ``cross_entropy(reduction="sum") / N``,
   ``torch.optim.Adam``, time-major input prepared once.
 - ``rnn_time_step``: one single-step call after 10 and after 1,000 steps of stored history,
-  and ``output()`` over the 1,000-step sequence.
+  and ``output()`` over the 1,000-step sequence (native path).
+- ``call cost``: one ``rnn_time_step`` call of two GravesLSTM(200) layers and a softmax
+  RnnOutputLayer on the native path (``net.inference.onnxruntime = False``), at batch 1 and
+  32, against the same step written by hand in eager PyTorch (two peephole cells with
+  ``addmm``, a softmax, no autograd) on the same parameters, checked equal before timing.
 - ``padded epoch``: one epoch of ``net.fit`` over minibatches of a corpus with lengths uniform
   in 10-1000 (features right-padded, ALIGN_START): bucketed by length with padded steps skipped,
   against the plain order through the masked loop (``skip_padding = False``), plus the loss of
@@ -56,6 +60,7 @@ from seqnet.conf.layers import LSTM, GravesLSTM, RnnOutputLayer  # noqa: E402
 from seqnet.conf.multilayer import MultiLayerConfiguration  # noqa: E402
 from seqnet.conf.updaters import Adam  # noqa: E402
 from seqnet.network import MultiLayerNetwork  # noqa: E402
+from seqnet.nn.graves import compiled  # noqa: E402
 
 Timing = dict[str, tuple[float, float]]     # name -> (median wall s, median CPU s)
 
@@ -161,15 +166,26 @@ def bench_fit_steps(report: Report, args: argparse.Namespace) -> None:
                                  LossFunction.MCXENT, Activation.SOFTMAX)
                         for kind in (GravesLSTM, LSTM))
         hand = HandWrittenStep(ds, classes, args.hidden, args.classes)
-        timing = interleaved({"hand-written nn.LSTM + Linear": hand,
-                              "seqnet GravesLSTM": lambda: graves.fit(ds),
-                              "seqnet LSTM": lambda: lstm.fit(ds)}, args.repeats)
+        sides = {"hand-written nn.LSTM + Linear": hand,
+                 "seqnet GravesLSTM": lambda: graves.fit(ds),
+                 "seqnet LSTM": lambda: lstm.fit(ds)}
+        if graves.layers[0].uses_compiled_loops():
+            # The same network on the Python loops: what the compiled loops save.
+            python_loops = make_net(GravesLSTM, args.inputs, args.hidden, args.classes,
+                                    LossFunction.MCXENT, Activation.SOFTMAX)
+            python_loops.layers[0].uses_compiled_loops = lambda: False
+            sides["seqnet GravesLSTM, Python loops"] = lambda: python_loops.fit(ds)
+        timing = interleaved(sides, args.repeats)
         report.times(timing)
         base = timing["hand-written nn.LSTM + Linear"]
-        for name, target in (("seqnet GravesLSTM", 1.5), ("seqnet LSTM", 1.15)):
+        for name, target in (("seqnet GravesLSTM", 1.25), ("seqnet LSTM", 1.15)):
             wall, cpu = (timing[name][j] / base[j] for j in (0, 1))
             report.ratio(f"fit step T={steps}: {name.split()[1]} / hand-written", wall, cpu,
                          f"<= {target}", min(wall, cpu) <= target)
+        if "seqnet GravesLSTM, Python loops" in timing:
+            wall, cpu = (timing["seqnet GravesLSTM, Python loops"][j] / base[j] for j in (0, 1))
+            report.value(f"fit step T={steps}: GravesLSTM Python loops / hand-written",
+                         f"wall {wall:7.3f}x  cpu {cpu:7.3f}x   (reference)", True)
 
 
 def bench_time_step(report: Report, args: argparse.Namespace) -> None:
@@ -182,6 +198,7 @@ def bench_time_step(report: Report, args: argparse.Namespace) -> None:
               f"blocks of {block} single steps", flush=True)
         short, long = (make_net(kind, args.inputs, args.hidden, args.classes,
                                 LossFunction.MCXENT, Activation.SOFTMAX) for _ in range(2))
+        short.inference.onnxruntime = long.inference.onnxruntime = False
         short.rnn_time_step(x[:, :, :10])
         long.rnn_time_step(x[:, :, :history])
         step = x[:, :, history]
@@ -207,6 +224,75 @@ def bench_time_step(report: Report, args: argparse.Namespace) -> None:
         wall, cpu = out[0] / s_long[0], out[1] / s_long[1]
         report.ratio(f"{kind.__name__} output({history}) / one step", wall, cpu, ">= 30",
                      max(wall, cpu) >= 30)
+
+
+class HandWrittenTimeStep:
+    """One time step written by hand: a peephole cell per layer with ``addmm`` (DL4J's gate
+    order [a | f | o | i], peepholes f, o, i), a softmax output, no autograd."""
+
+    def __init__(self, net: MultiLayerNetwork, n: int) -> None:
+        table = {k: torch.from_numpy(v) for k, v in net.param_table().items()}
+        self.layers = []
+        for i in range(len(net.conf.layers) - 1):
+            rw = table[f"{i}_RW"]
+            hid = rw.shape[0]
+            self.layers.append((table[f"{i}_W"], rw[:, :4 * hid].contiguous(),
+                                table[f"{i}_b"][0], *(rw[:, 4 * hid + k].clone()
+                                                      for k in range(3))))
+        last = len(net.conf.layers) - 1
+        self.w_out, self.b_out = table[f"{last}_W"], table[f"{last}_b"][0]
+        self.state = [(torch.zeros(n, w[1].shape[0]), torch.zeros(n, w[1].shape[0]))
+                      for w in self.layers]
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for k, (w, rw, b, p_f, p_o, p_i) in enumerate(self.layers):
+            h, c = self.state[k]
+            a, f, o, i = torch.addmm(b, x, w).addmm_(h, rw).chunk(4, 1)
+            a = torch.tanh(a)
+            f = torch.sigmoid(f + p_f * c)
+            i = torch.sigmoid(i + p_i * c)
+            c = f * c + i * a
+            o = torch.sigmoid(o + p_o * c)
+            h = o * torch.tanh(c)
+            self.state[k] = (h, c)
+            x = h
+        return torch.softmax(torch.addmm(self.b_out, x, self.w_out), dim=1)
+
+
+def bench_call_cost(report: Report, args: argparse.Namespace) -> None:
+    rng = np.random.default_rng(4)
+    conf = MultiLayerConfiguration(
+        layers=[GravesLSTM(n_in=args.inputs, n_out=args.hidden),
+                GravesLSTM(n_in=args.hidden, n_out=args.hidden),
+                RnnOutputLayer(n_out=args.classes, activation=Activation.SOFTMAX)], seed=5)
+    net = MultiLayerNetwork(conf)
+    net.init()
+    net.inference.onnxruntime = False
+    block = args.step_block * 4
+    for n in (1, args.batch):
+        print(f"\ncall cost: one rnn_time_step, two GravesLSTM({args.hidden}) + softmax, "
+              f"batch {n}, native path, blocks of {block} calls", flush=True)
+        x = torch.from_numpy(rng.normal(size=(n, args.inputs)).astype(np.float32))
+        hand = HandWrittenTimeStep(net, n)
+        net.rnn_clear_previous_state()
+        diff = max(float((hand(x) - net.rnn_time_step(x)).abs().max()) for _ in range(20))
+        report.value(f"call cost batch {n}: |seqnet - hand-written| after 20 steps",
+                     f"{diff:.1e}   target <= 1e-5", diff <= 1e-5)
+
+        def calls(step: Callable[[torch.Tensor], Any]) -> Callable[[], None]:
+            def run() -> None:
+                for _ in range(block):
+                    step(x)
+            return run
+
+        timing = interleaved({"hand-written eager step": calls(hand),
+                              "seqnet rnn_time_step": calls(net.rnn_time_step)}, args.repeats)
+        report.times({k: (w / block, c / block) for k, (w, c) in timing.items()}, 1e6, "us")
+        base, ours = timing["hand-written eager step"], timing["seqnet rnn_time_step"]
+        wall, cpu = ours[0] / base[0], ours[1] / base[1]
+        report.ratio(f"call cost batch {n}: rnn_time_step / hand-written", wall, cpu,
+                     "<= 1.5", min(wall, cpu) <= 1.5)
 
 
 def csv_iterator(pattern: str, n_files: int, batch: int, **options: Any
@@ -317,8 +403,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-length", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--epoch-repeats", type=int, default=5)
-    parser.add_argument("--only", nargs="+", choices=["fit", "step", "epoch", "overhead"],
-                        default=["fit", "step", "epoch", "overhead"])
+    parser.add_argument("--only", nargs="+",
+                        choices=["fit", "step", "call", "epoch", "overhead"],
+                        default=["fit", "step", "call", "epoch", "overhead"])
     parser.add_argument("--quick", action="store_true",
                         help="small sizes: a smoke run, not the acceptance numbers")
     args = parser.parse_args(argv)
@@ -328,11 +415,14 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"GravesLSTM runs the {compiled.status()}", flush=True)
     report = Report()
     if "fit" in args.only:
         bench_fit_steps(report, args)
     if "step" in args.only:
         bench_time_step(report, args)
+    if "call" in args.only:
+        bench_call_cost(report, args)
     if {"epoch", "overhead"} & set(args.only):
         with tempfile.TemporaryDirectory() as tmp:
             pattern = make_corpus(tmp, args.files, args.min_length, args.max_length,
@@ -341,7 +431,7 @@ def main(argv: list[str] | None = None) -> None:
                 bench_padded_epoch(report, args, pattern)
             if "overhead" in args.only:
                 bench_data_overhead(report, args, pattern, os.path.join(tmp, "store"))
-    print(f"\nsummary (load average {os.getloadavg()[0]:.2f}):")
+    print(f"\nsummary (load average {os.getloadavg()[0]:.2f}; GravesLSTM: {compiled.status()}):")
     for line in report.lines:
         print("  " + line)
 

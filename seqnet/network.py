@@ -47,6 +47,7 @@ from seqnet.conf.layers import LastTimeStep, Layer, OutputLayer
 from seqnet.conf.multilayer import MultiLayerConfiguration, needs_whole_sequences
 from seqnet.errors import ConfigurationError, ModelFileError, SeqNetError, StateError
 from seqnet.evaluation import Evaluation, RegressionEvaluation
+from seqnet.inference import Inference
 from seqnet.nn.base import LayerModule, LayerStack, State
 from seqnet.nn.build import build_module
 from seqnet.nn.dense import DenseModule
@@ -82,6 +83,9 @@ class MultiLayerNetwork:
         self._solver = Solver(self)
         self._device = torch.device("cpu")
         self._dtype = _DTYPES[conf.data_type]
+        #: ONNX Runtime and the native one-step plan for output() and rnn_time_step
+        #: (seqnet.inference); .onnxruntime = False keeps this network on the native path.
+        self.inference = Inference()
 
     # ----------------------------------------------------------------- set-up
 
@@ -242,10 +246,13 @@ class MultiLayerNetwork:
     def output(self, x: Any, features_mask: Any = None, labels_mask: Any = None) -> Any:
         """The network's output for ``x`` (``[N, nOut, T]`` for an RNN output layer),
         always from zero RNN state; steps where a given ``labels_mask`` is 0 are 0."""
-        xt = self._tensor(x, "features")
-        fmask = None if features_mask is None else self._tensor(features_mask, "features_mask")
+        y = self.inference.output(self, x, features_mask)    # ONNX Runtime, or None
         with torch.no_grad():
-            y, _, _, _ = self._forward(xt, fmask)
+            if y is None:
+                xt = self._tensor(x, "features")
+                fmask = (None if features_mask is None
+                         else self._tensor(features_mask, "features_mask"))
+                y, _, _, _ = self._forward(xt, fmask)
             if labels_mask is not None:
                 y = _apply_labels_mask(y, self._tensor(labels_mask, "labels_mask"))
         return like(y, x)
@@ -404,6 +411,10 @@ class MultiLayerNetwork:
         if whole:
             raise StateError(f"rnn_time_step: layer {whole[0][0]} is a {whole[0][1]}, which "
                              f"needs the whole sequence")
+        fast = self.inference.rnn_time_step(self, x, features_mask, self._rnn_state)
+        if fast is not None:
+            y, self._rnn_state = fast
+            return y
         xt = self._tensor(x, "features")
         single = xt.dim() == 2
         if single:

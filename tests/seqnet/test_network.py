@@ -133,7 +133,8 @@ def test_feed_forward_lists_input_and_every_layer():
     x = np.random.default_rng(7).normal(size=(2, 3, 4)).astype(np.float32)
     acts = net.feed_forward(x)
     assert [a.shape for a in acts] == [(2, 3, 4), (2, 6, 4), (2, 5, 4), (8, 4), (2, 2, 4)]
-    np.testing.assert_allclose(acts[-1], net.output(x))
+    # output() may run on ONNX Runtime (seqnet.inference): the same numbers within 1e-5.
+    np.testing.assert_allclose(acts[-1], net.output(x), atol=1e-5)
 
 
 def test_automatic_preprocessors_and_explicit_ones_win():

@@ -29,11 +29,24 @@ def step_matmul(weight: torch.Tensor, rows: int,
     # kernel does internally). The reorder costs a few products, so short runs (time-stepping)
     # skip it; float64, other devices, or a torch without the op use mm.
     """
-    if steps >= _PACK_MIN_STEPS and onednn(weight):
-        packed_weight = pack(weight, rows)
+    return step_product(*step_weights(weight, rows, steps))
+
+
+def step_product(packed_weight: torch.Tensor | None,
+                 dense: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``x -> x @ weight`` from what :func:`step_weights` returned."""
+    if packed_weight is not None:
         return lambda x: packed_product(x, packed_weight)
-    dense = weight.contiguous()
     return lambda x: torch.mm(x, dense)
+
+
+def step_weights(weight: torch.Tensor, rows: int,
+                 steps: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """The weights :func:`step_matmul` multiplies by: packed for oneDNN (or ``None`` where
+    it does not pack) and dense; the compiled loops take these two."""
+    if steps >= _PACK_MIN_STEPS and onednn(weight):
+        return pack(weight, rows), weight
+    return None, weight.contiguous()
 
 
 def pack(weight: torch.Tensor, rows: int) -> torch.Tensor:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from seqnet.nn.graves import cpu
+from seqnet.nn.graves import compiled, cpu
 from seqnet.nn.graves.padding import real_rows
 
 # NOTE [ Internal gate order ]
@@ -46,18 +46,23 @@ def to_internal(t: torch.Tensor) -> torch.Tensor:
 
 def fused_graves_lstm(zx: torch.Tensor, rw: torch.Tensor, peep: torch.Tensor, h0: torch.Tensor,
                       c0: torch.Tensor, mask: torch.Tensor | None = None,
-                      sizes: list[int] | None = None, from_end: bool = False
+                      sizes: list[int] | None = None, from_end: bool = False,
+                      compiled_loops: bool | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The fused tanh / sigmoid loop on DL4J-ordered ``zx [T, N, 4H]``, ``rw [H, 4H]`` and
     ``peep [3, H]`` (forget, output, input): the same arguments and results as
     :func:`~seqnet.nn.graves.reference.graves_lstm_loop`. Returns all outputs ``[T, N, H]``
-    and the final h and c.
+    and the final h and c. ``compiled_loops`` picks the C++ step loops or the Python ones
+    (by default the compiled ones where :func:`seqnet.nn.graves.compiled.enabled_for` says).
 
     The module itself passes the inputs and reordered input weights instead, which saves
     a copy of ``zx``.
     """
+    if compiled_loops is None:
+        compiled_loops = compiled.enabled_for(zx)
     return GravesLSTMFunction.apply(to_internal(zx), None, None, to_internal(rw),
-                                    peep[INTERNAL_PEEPHOLES], h0, c0, mask, sizes, from_end)
+                                    peep[INTERNAL_PEEPHOLES], h0, c0, mask, sizes, from_end,
+                                    compiled_loops)
 
 
 class GravesLSTMFunction(torch.autograd.Function):
@@ -70,18 +75,20 @@ class GravesLSTMFunction(torch.autograd.Function):
     ``mask`` is ``[T, N, 1]`` or ``None``; at a masked step h and c are zeroed.
     ``sizes`` (instead of a mask) says that at step t exactly the first ``sizes[t]`` examples
     (the last ones, with ``from_end``) are real: padded steps are then skipped instead of
-    computed and zeroed (see NOTE [ Skipping padded steps ]).
+    computed and zeroed (see NOTE [ Skipping padded steps ]). ``compiled_loops`` runs the
+    step loops of forward and backward in C++ (:mod:`seqnet.nn.graves.compiled`; the same
+    ATen calls in the same order, so the same numbers) instead of Python.
     """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None,
                 rw: torch.Tensor, peep: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
-                mask: torch.Tensor | None, sizes: list[int] | None, from_end: bool = False
+                mask: torch.Tensor | None, sizes: list[int] | None, from_end: bool = False,
+                compiled_loops: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         steps, n = x.shape[:2]
         hid = rw.shape[0]
         g = 4 * hid
-        p_fi, p_o = peep[:2], peep[2]
         # The projection is the loop's work buffer: gates[t] becomes f, i, a, o of step t.
         if w is None or b is None:     # the caller projected x already (then b is None too)
             gates = x.clone(memory_format=torch.contiguous_format)
@@ -96,40 +103,16 @@ class GravesLSTMFunction(torch.autograd.Function):
         cs_full = x.new_empty(steps + 1, n, hid) if mask is not None else c_raw_full
         hs_full[0] = h0
         cs_full[0] = c0
-        step_mm = cpu.step_matmul(rw, n, steps)
-        tanh_into = cpu.tanh_into(x.device)
-        minus_one = x.new_full((), -1.0)
-        # Per-step views made once (unbind): indexing a tensor in the loop costs more than
-        # the arithmetic at small sizes.
-        f_all, i_all, a_all, o_all = gates.split(hid, dim=-1)
-        z_s, tanh_s = gates.unbind(0), tanh_c.unbind(0)
-        fi_s = gates[..., :2 * hid].view(steps, n, 2, hid).unbind(0)
-        fia_s = gates[..., :3 * hid].unbind(0)
-        f_s, i_s, a_s, o_s = (v.unbind(0) for v in (f_all, i_all, a_all, o_all))
-        h_s, c_s, c_raw_s = hs_full.unbind(0), cs_full.unbind(0), c_raw_full.unbind(0)
-        cu_s = cs_full.unsqueeze(2).unbind(0)
-        for t in range(steps):
-            h, c, cu, z, fi, fia = h_s[t], c_s[t], cu_s[t], z_s[t], fi_s[t], fia_s[t]
-            f, i, a, o, tc = f_s[t], i_s[t], a_s[t], o_s[t], tanh_s[t]
-            cn, h_new = c_raw_s[t + 1], h_s[t + 1]
-            if sizes is not None and sizes[t] < n:
-                keep, drop = real_rows(sizes[t], n, from_end)
-                z[drop] = 0.0
-                h, c, cu, z, fi, fia, f, i, a, o, tc, cn, h_new = (
-                    v[keep] for v in (h, c, cu, z, fi, fia, f, i, a, o, tc, cn, h_new))
-            z.add_(step_mm(h))
-            fi.addcmul_(cu, p_fi)                # peepholes of f and i on c_{t-1}
-            fia.sigmoid_()
-            torch.add(minus_one, a, alpha=2.0, out=a)   # tanh of the block input: 2 s - 1
-            torch.mul(f, c, out=cn).addcmul_(i, a)
-            o.addcmul_(cn, p_o).sigmoid_()
-            torch.mul(o, tanh_into(cn, tc, minus_one), out=h_new)
-            if mask is not None:
-                h_new.mul_(mask[t])
-                torch.mul(cn, mask[t], out=c_s[t + 1])
         ctx.buffers = (gates, c_raw_full, tanh_c, cs_full, hs_full)
-        ctx.sizes, ctx.from_end = sizes, from_end
+        ctx.sizes, ctx.from_end, ctx.compiled_loops = sizes, from_end, compiled_loops
         ctx.save_for_backward(x if w is not None else None, w, rw, peep, mask)
+        if compiled_loops:
+            packed, dense = cpu.step_weights(rw, n, steps)
+            compiled.ops().forward_steps(gates, hs_full, c_raw_full, cs_full, tanh_c, peep,
+                                         packed, dense, mask, sizes or [], from_end)
+        else:
+            _forward_steps(gates, hs_full, c_raw_full, cs_full, tanh_c, peep, rw, mask, sizes,
+                           from_end)
         return hs_full[1:], hs_full[steps].clone(), cs_full[steps].clone()
 
     @staticmethod
@@ -141,7 +124,8 @@ class GravesLSTMFunction(torch.autograd.Function):
         sizes = ctx.sizes
         steps, n, g = gates.shape
         hid = g // 4
-        step_mm = cpu.step_matmul(rw.t(), n, steps)
+        packed, dense = cpu.step_weights(rw.t(), n, steps)
+        step_mm = cpu.step_product(packed, dense)
         # NOTE [ Backward in chunks of steps ] The backward walks back through chunks of a
         # few megabytes of steps: each chunk's factors are computed at once (vectorised), the
         # step loop turns them into dz in place, and the weight gradients take the chunk while
@@ -166,10 +150,16 @@ class GravesLSTMFunction(torch.autograd.Function):
             dz = dz_full[lo:hi] if w is None else dz_full[:length]
             _backward_factors(gates[lo:hi], cs_full[lo:hi], tanh_c[lo:hi], hs_full[lo + 1:hi + 1],
                               peep, dz, carry[0, :length], carry[1, :length])
-            dh, dc = _backward_steps(dz, carry[0, :length], carry[1, :length], d_hs[lo:hi],
-                                     None if mask is None else mask[lo:hi],
-                                     None if sizes is None else sizes[lo:hi],
-                                     ctx.from_end, step_mm, dh, dc, dc_u)
+            chunk_mask = None if mask is None else mask[lo:hi]
+            chunk_sizes = None if sizes is None else sizes[lo:hi]
+            if ctx.compiled_loops:
+                dh, dc = compiled.ops().backward_steps(
+                    dz, carry[0, :length], carry[1, :length], d_hs[lo:hi], chunk_mask,
+                    chunk_sizes or [], ctx.from_end, packed, dense, dh, dc)
+            else:
+                dh, dc = _backward_steps(dz, carry[0, :length], carry[1, :length], d_hs[lo:hi],
+                                         chunk_mask, chunk_sizes, ctx.from_end, step_mm, dh,
+                                         dc, dc_u)
             dz2 = dz.view(-1, g)
             d_rw += cpu.weight_grad(hs_full[lo:hi].reshape(-1, hid), dz2)
             d_peep[:2] += (dz[..., :2 * hid].view(length, n, 2, hid)
@@ -182,8 +172,50 @@ class GravesLSTMFunction(torch.autograd.Function):
             if d_b is not None:
                 d_b += dz2.sum(0)
         if w is None:
-            return dz_full, None, None, d_rw, d_peep, dh, dc, None, None, None
-        return d_x, d_w, d_b, d_rw, d_peep, dh, dc, None, None, None
+            return dz_full, None, None, d_rw, d_peep, dh, dc, None, None, None, None
+        return d_x, d_w, d_b, d_rw, d_peep, dh, dc, None, None, None, None
+
+
+def _forward_steps(gates: torch.Tensor, hs_full: torch.Tensor, c_raw_full: torch.Tensor,
+                   cs_full: torch.Tensor, tanh_c: torch.Tensor, peep: torch.Tensor,
+                   rw: torch.Tensor, mask: torch.Tensor | None, sizes: list[int] | None,
+                   from_end: bool) -> None:
+    """The forward step loop in Python, in place on the buffers (the layouts written out in
+    ``csrc/graves_lstm.cpp``, whose ``forward_steps`` makes the same calls)."""
+    steps, n, g = gates.shape
+    hid = g // 4
+    p_fi, p_o = peep[:2], peep[2]
+    step_mm = cpu.step_matmul(rw, n, steps)
+    tanh_into = cpu.tanh_into(gates.device)
+    minus_one = gates.new_full((), -1.0)
+    # Per-step views made once (unbind): indexing a tensor in the loop costs more than
+    # the arithmetic at small sizes.
+    f_all, i_all, a_all, o_all = gates.split(hid, dim=-1)
+    z_s, tanh_s = gates.unbind(0), tanh_c.unbind(0)
+    fi_s = gates[..., :2 * hid].view(steps, n, 2, hid).unbind(0)
+    fia_s = gates[..., :3 * hid].unbind(0)
+    f_s, i_s, a_s, o_s = (v.unbind(0) for v in (f_all, i_all, a_all, o_all))
+    h_s, c_s, c_raw_s = hs_full.unbind(0), cs_full.unbind(0), c_raw_full.unbind(0)
+    cu_s = cs_full.unsqueeze(2).unbind(0)
+    for t in range(steps):
+        h, c, cu, z, fi, fia = h_s[t], c_s[t], cu_s[t], z_s[t], fi_s[t], fia_s[t]
+        f, i, a, o, tc = f_s[t], i_s[t], a_s[t], o_s[t], tanh_s[t]
+        cn, h_new = c_raw_s[t + 1], h_s[t + 1]
+        if sizes is not None and sizes[t] < n:
+            keep, drop = real_rows(sizes[t], n, from_end)
+            z[drop] = 0.0
+            h, c, cu, z, fi, fia, f, i, a, o, tc, cn, h_new = (
+                v[keep] for v in (h, c, cu, z, fi, fia, f, i, a, o, tc, cn, h_new))
+        z.add_(step_mm(h))
+        fi.addcmul_(cu, p_fi)                # peepholes of f and i on c_{t-1}
+        fia.sigmoid_()
+        torch.add(minus_one, a, alpha=2.0, out=a)   # tanh of the block input: 2 s - 1
+        torch.mul(f, c, out=cn).addcmul_(i, a)
+        o.addcmul_(cn, p_o).sigmoid_()
+        torch.mul(o, tanh_into(cn, tc, minus_one), out=h_new)
+        if mask is not None:
+            h_new.mul_(mask[t])
+            torch.mul(cn, mask[t], out=c_s[t + 1])
 
 
 #: About how many bytes of gates one backward chunk holds (NOTE [ Backward in chunks of

@@ -27,6 +27,7 @@ from torch import nn
 from seqnet.conf.enums import Activation, WeightInit
 from seqnet.conf.layers import BaseLSTM
 from seqnet.nn.base import RecurrentModule, State
+from seqnet.nn.graves import compiled
 from seqnet.nn.graves.cpu import onednn, pack, packed_product
 from seqnet.nn.graves.kernel import (
     INTERNAL_PEEPHOLES,
@@ -39,6 +40,9 @@ from seqnet.nn.graves.reference import graves_lstm_loop
 from seqnet.nn.init import init_weight
 from seqnet.nn.params import check_shape
 from seqnet.tensors import to_numpy
+
+#: Below this many rows a time step's product runs faster on addmm than on packed weights.
+_PACK_MIN_ROWS = 8
 
 
 class GravesLSTMModule(RecurrentModule):
@@ -65,12 +69,14 @@ class GravesLSTMModule(RecurrentModule):
         # (same numbers; the baseline the padded-epoch benchmark measures packing against).
         self.skip_padding = True
         self._packed_rw: tuple[tuple[int, int, int], torch.Tensor] | None = None
+        self._step_weights: tuple[tuple[int, ...], tuple[torch.Tensor, ...]] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # The packed weights are an opaque oneDNN tensor (no storage to pickle or copy), and
         # only a cache: copies and pickles start without it.
         state = self.__dict__.copy()
         state["_packed_rw"] = None
+        state["_step_weights"] = None
         return state
 
     def _time_step_rw(self, rows: int) -> torch.Tensor | None:
@@ -82,12 +88,27 @@ class GravesLSTMModule(RecurrentModule):
         # same weights, so the oneDNN reorder of NOTE [ Packed weights for the recurrent
         # product ] is paid once, not per call.
         """
-        if torch.is_grad_enabled() or not onednn(self.RW):
+        if torch.is_grad_enabled() or rows < _PACK_MIN_ROWS or not onednn(self.RW):
             return None
         key = (self.RW.data_ptr(), self.RW._version, rows)
         if self._packed_rw is None or self._packed_rw[0] != key:
             self._packed_rw = (key, pack(self.RW.detach(), rows))
         return self._packed_rw[1]
+
+    def _compiled_step_weights(self) -> tuple[torch.Tensor, ...] | None:
+        """W, b, RW and the peepholes in the kernel's order for the compiled time step,
+        kept from one step to the next (reordered again when a parameter changes); ``None``
+        where a gradient is recorded or the loops are not compiled."""
+        if torch.is_grad_enabled() or not self.uses_compiled_loops():
+            return None
+        key = (self.W._version, self.b._version, self.RW._version, self.peep._version,
+               self.W.data_ptr())
+        if self._step_weights is None or self._step_weights[0] != key:
+            with torch.no_grad():
+                weights = (to_internal(self.W), to_internal(self.b), to_internal(self.RW),
+                           self.peep[INTERNAL_PEEPHOLES])
+            self._step_weights = (key, tuple(w.contiguous() for w in weights))
+        return self._step_weights[1]
 
     def uses_fused_kernel(self) -> bool:
         """Whether :meth:`forward` runs the fused kernel (:mod:`seqnet.nn.graves.kernel`) or
@@ -100,6 +121,12 @@ class GravesLSTMModule(RecurrentModule):
         """
         return (self.conf.activation == Activation.TANH
                 and self.conf.gate_activation == Activation.SIGMOID)
+
+    def uses_compiled_loops(self) -> bool:
+        """Whether the fused kernel runs its step loops compiled (C++, on the CPU, unless
+        ``SEQNET_COMPILED=0``; :mod:`seqnet.nn.graves.compiled`) or in Python: the same
+        numbers either way. Overridden like :meth:`uses_fused_kernel` to force either."""
+        return compiled.enabled_for(self.RW)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -127,35 +154,49 @@ class GravesLSTMModule(RecurrentModule):
 
     def _one_step(self, x: torch.Tensor, mask: torch.Tensor | None, h0: torch.Tensor,
                   c0: torch.Tensor) -> tuple[torch.Tensor, State]:
-        # One step (rnn_time_step): no loop set-up, no weight reordering.
+        h, c = self.time_step(x, (h0, c0))
+        if mask is not None:
+            h, c = h * mask, c * mask
+        return h.unsqueeze(2), (h, c)
+
+    def time_step(self, x: torch.Tensor, state: State) -> State:
+        """One step from ``state`` (h, c) on ``x [N, nIn]``: the new h and c, as
+        :meth:`forward` computes them for a one-step input (tanh / sigmoid only).
+
+        No loop set-up: without autograd, on the compiled loops, one call with the weights
+        reordered once (:meth:`_compiled_step_weights`); else a few ops on DL4J's order.
+        """
+        h0, c0 = state
+        weights = self._compiled_step_weights()
+        if weights is not None:
+            h, c = compiled.time_step_op()(x, *weights, h0, c0)
+            return h, c
         z = torch.addmm(self.b, x, self.W)
         packed_rw = self._time_step_rw(x.shape[0])
         if packed_rw is not None:
             z = z.add_(packed_product(h0, packed_rw))
         else:
             z = z.addmm_(h0, self.RW)
-        h, c = graves_cell_step(z, self.peep, c0)
-        if mask is not None:
-            h, c = h * mask, c * mask
-        return h.unsqueeze(2), (h, c)
+        return graves_cell_step(z, self.peep, c0)
 
     def _fused(self, xt: torch.Tensor, mask: torch.Tensor | None, h0: torch.Tensor,
                c0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         w, b, rw = to_internal(self.W), to_internal(self.b), to_internal(self.RW)
         peep = self.peep[INTERNAL_PEEPHOLES]
+        loops = self.uses_compiled_loops()
         if mask is not None and self.skip_padding:
             packed = prefix_sizes(mask)
             if packed is not None:
                 order, sizes, from_end = packed
                 if order is None:
                     return GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, None, sizes,
-                                                    from_end)
+                                                    from_end, loops)
                 inverse = torch.argsort(order)
                 hs, h, c = GravesLSTMFunction.apply(xt[:, order], w, b, rw, peep, h0[order],
-                                                    c0[order], None, sizes, False)
+                                                    c0[order], None, sizes, False, loops)
                 return hs[:, inverse], h[inverse], c[inverse]
         m = None if mask is None else mask.t().unsqueeze(-1).to(xt.dtype)
-        return GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, m, None)
+        return GravesLSTMFunction.apply(xt, w, b, rw, peep, h0, c0, m, None, False, loops)
 
     def param_table(self) -> dict[str, np.ndarray]:
         """``W [nIn, 4H]``, ``RW [H, 4H+3]`` (peepholes f, o, i last), ``b [1, 4H]``."""
