@@ -161,10 +161,12 @@ def loads_json(data: bytes | str, where: str, max_depth: int = MAX_JSON_DEPTH) -
         raise ArchiveError(f"{where}: expected JSON ({e})") from None
 
 
-def read_npz(data: bytes, where: str, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
-    """The arrays of an npz file whose keys and shapes must be exactly ``shapes``.
+def read_npz(data: bytes, where: str, shapes: Mapping[str, tuple[int, ...]],
+             dtype: Any) -> dict[str, Any]:
+    """The arrays of an npz file whose keys and shapes must be exactly ``shapes``, each of
+    ``dtype``.
 
-    Every header is read and checked (a float dtype, the expected shape, as many bytes as the
+    Every header is read and checked (the dtype, the expected shape, as many bytes as the
     shape needs) before any array is allocated, so a header claiming a huge shape costs
     nothing; arrays go through numpy without pickle.
     """
@@ -186,15 +188,16 @@ def read_npz(data: bytes, where: str, shapes: Mapping[str, tuple[int, ...]]) -> 
                     version = np.lib.format.read_magic(f)
                     header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
                               np.lib.format.read_array_header_2_0)
-                    shape, fortran, dtype = header(f)
+                    shape, fortran, found = header(f)
                 except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
                     raise ArchiveError(f"{entry}: expected an npy array header ({e})") from None
-                if dtype.kind != "f" or dtype.hasobject:
-                    raise ArchiveError(f"{entry}: expected a float array, found dtype {dtype}")
+                if found != np.dtype(dtype):
+                    raise ArchiveError(f"{entry}: expected a {np.dtype(dtype)} array, found "
+                                       f"dtype {found}")
                 if tuple(shape) != expected:
                     raise ArchiveError(f"{entry}: expected shape {list(expected)} (from the "
                                        f"configuration), found {list(shape)}")
-                nbytes = math.prod(shape) * dtype.itemsize
+                nbytes = math.prod(shape) * found.itemsize
                 if npz.size(name) - f.tell() != nbytes:
                     raise ArchiveError(f"{entry}: expected {nbytes} bytes of data for shape "
                                        f"{list(shape)}, found {npz.size(name) - f.tell()}")
@@ -207,6 +210,6 @@ def read_npz(data: bytes, where: str, shapes: Mapping[str, tuple[int, ...]]) -> 
             if got != nbytes or trailing:
                 raise ArchiveError(f"{entry}: expected {nbytes} bytes of data, found "
                                    f"{'more' if trailing else got}")
-            array = np.frombuffer(raw, dtype=dtype)
+            array = np.frombuffer(raw, dtype=found)
             out[key] = array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
         return out

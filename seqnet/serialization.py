@@ -26,10 +26,10 @@ Entries:
 # appears twice refuses the file. configuration.json is read first (at most MAX_TEXT_BYTES,
 # JSON nested at most seqnet.archive.MAX_JSON_DEPTH deep); the parameter shapes it implies
 # (seqnet.param_shapes) must total at most MAX_PARAMETERS, and they set the caps of the
-# binary entries: parameters.npz at 8 bytes a parameter plus a little per array, updater.pt
-# at four times that, rnn_state.pt at MAX_RNN_STATE_BYTES or twice that. Every npy header of
-# parameters.npz must give exactly the configured shape and a float dtype before its array is
-# read, and a non-finite parameter refuses the file naming its key. The network is built
+# binary entries: parameters.npz at the parameters' bytes in the configured data_type (P)
+# plus 4 KiB an array and 1 MiB, updater.pt at twice that (Adam's two moments), and
+# rnn_state.pt at P + MAX_RNN_STATE_BYTES. Every npy header of parameters.npz must give
+# exactly the configured shape and data_type before its array is read, and a non-finite parameter refuses the file naming its key. The network is built
 # only after all of this, so a file costs at most about what an honest file of its
 # configuration costs.
 """
@@ -65,8 +65,8 @@ MAX_PARAMETERS = 2**28
 #: Caps on the uncompressed size of the JSON entries.
 MAX_TEXT_BYTES = 16 * 2**20
 MAX_META_BYTES = 2**16
-#: The cap on ``rnn_state.pt`` when the parameters are smaller than this.
-MAX_RNN_STATE_BYTES = 64 * 2**20
+#: What ``rnn_state.pt`` may hold beyond the size of the parameters.
+MAX_RNN_STATE_BYTES = 4 * 2**20
 
 
 @dataclass
@@ -142,10 +142,12 @@ def read_model(path: str | os.PathLike, load_updater: bool = True) -> ModelParts
         except (SeqNetError, UnicodeDecodeError) as e:
             raise ModelFileError(f"{path}: configuration.json: {e}") from None
         shapes = expected_param_shapes(conf, f"{path}: configuration.json")
-        param_bytes = 8 * sum(math.prod(s) for s in shapes.values())
-        npz_limit = param_bytes + 1024 * len(shapes) + 65536
+        dtype = np.dtype(conf.data_type)
+        param_bytes = dtype.itemsize * sum(math.prod(s) for s in shapes.values())
+        overhead = 4096 * len(shapes) + 2**20
         parts = ModelParts(conf=conf, params=read_npz(
-            archive.read("parameters.npz", npz_limit), f"{path}: parameters.npz", shapes))
+            archive.read("parameters.npz", param_bytes + overhead), f"{path}: parameters.npz",
+            shapes, dtype))
         for key, array in parts.params.items():
             if not np.isfinite(array).all():
                 raise ModelFileError(f"{path}: parameters.npz: {key}: expected finite values, "
@@ -161,10 +163,10 @@ def read_model(path: str | os.PathLike, load_updater: bool = True) -> ModelParts
                 raise ModelFileError(f"{path}: meta.json: expected {key} to be an integer >= 0, "
                                      f"found {value!r}")
             setattr(parts, key, value)
-        # Optimiser state holds at most a few tensors per parameter (Adam: two moments).
+        # Optimiser state holds at most two tensors per parameter (Adam's moments).
         if load_updater and "updater.pt" in entries:
             parts.updater_state = _torch_load(
-                archive.read("updater.pt", 4 * param_bytes + 2**20), "updater.pt", path)
+                archive.read("updater.pt", 2 * param_bytes + 3 * overhead), "updater.pt", path)
         if "normalizer.json" in entries:
             table = loads_json(archive.read("normalizer.json", MAX_TEXT_BYTES),
                                f"{path}: normalizer.json")
@@ -173,7 +175,7 @@ def read_model(path: str | os.PathLike, load_updater: bool = True) -> ModelParts
             except (SeqDataError, ValueError, TypeError, KeyError) as e:
                 raise ModelFileError(f"{path}: normalizer.json: {e}") from None
         if "rnn_state.pt" in entries:
-            data = archive.read("rnn_state.pt", max(MAX_RNN_STATE_BYTES, 2 * param_bytes))
+            data = archive.read("rnn_state.pt", param_bytes + MAX_RNN_STATE_BYTES)
             parts.rnn_state = _rnn_state(_torch_load(data, "rnn_state.pt", path), path)
     return parts
 
