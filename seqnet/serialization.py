@@ -29,9 +29,9 @@ Entries:
 # binary entries: parameters.npz at the parameters' bytes in the configured data_type (P)
 # plus 4 KiB an array and 1 MiB, updater.pt at twice that (Adam's two moments), and
 # rnn_state.pt at P + MAX_RNN_STATE_BYTES. Every npy header of parameters.npz must give
-# exactly the configured shape and data_type before its array is read, and a non-finite parameter refuses the file naming its key. The network is built
-# only after all of this, so a file costs at most about what an honest file of its
-# configuration costs.
+# exactly the configured shape and data_type before its array is read, and a non-finite
+# parameter refuses the file naming its key. The network is built only after all of this,
+# so a file costs at most about what an honest file of its configuration costs.
 """
 
 from __future__ import annotations
