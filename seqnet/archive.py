@@ -121,9 +121,11 @@ class BoundedZip:
                                f"{info.file_size} the entry declares")
         return data
 
-    def open(self, name: str) -> IO[bytes]:
+    def open(self, name: str) -> zipfile.ZipExtFile:
         """A stream over entry ``name``, for a caller that checks what it reads itself."""
-        return self._zip.open(self._infos[name])
+        stream = self._zip.open(self._infos[name])
+        assert isinstance(stream, zipfile.ZipExtFile)     # opened for reading
+        return stream
 
     def close(self) -> None:
         self._zip.close()
