@@ -45,6 +45,11 @@ from seqnet.errors import ConfigurationError, StateError
 from seqnet.workflow import plots
 from seqnet.workflow.build import build_configuration
 from seqnet.workflow.data import RunData, load_run_data
+from seqnet.workflow.memory_check import (
+    check_label_memory,
+    check_run_memory,
+    first_sequence_steps,
+)
 from seqnet.workflow.model_io import load_model, save_model
 from seqnet.workflow.run_config import LOWER_IS_BETTER, RunConfig, dump_toml, read_toml
 from seqnet.workflow.run_state import (
@@ -224,6 +229,8 @@ class Trainer:
         probe = data.iterator("train")
         conf = build_configuration(self.config.network, n_in=probe.input_columns(),
                                    n_out=probe.total_outcomes() or None)
+        check_run_memory(conf, self.config.data.batch_size,
+                         first_sequence_steps(data.readers["train"][0]), self.config.source)
         torch.manual_seed(self.config.network.seed)
         net = MultiLayerNetwork(conf)
         net.init()
@@ -270,6 +277,7 @@ class Trainer:
         if not plots.have_matplotlib():
             log.warning("matplotlib is not installed: loss.png and confusion.png are skipped "
                         "(pip install 'seqdl[plot]')")
+        check_label_memory(self.config)
         data = load_run_data(self.config.data)
         net = self._network(data, state)
         history: list[dict[str, Any]] = list(state["history"]) if state else []
