@@ -21,7 +21,8 @@ Limits (the callers pass the per-entry byte caps):
 - an entry whose declared size (``ZipInfo.file_size``) exceeds its cap is refused unread, and
   the read itself stops one byte past the cap, since the declared size can lie;
 - a zip naming one entry twice, or with an absolute or ``..`` entry name, is refused;
-- JSON nested deeper than :data:`MAX_JSON_DEPTH` is refused before it is parsed;
+- JSON nested deeper than :data:`MAX_JSON_DEPTH` is refused before it is parsed, and JSON
+  with ``NaN``, ``Infinity`` or a number that overflows to infinity is refused;
 - an npy array is read only after its header (dtype, shape) has been checked against the
   shapes the caller expects and against the bytes the entry actually holds.
 """
@@ -158,9 +159,26 @@ def loads_json(data: bytes | str, where: str, max_depth: int = MAX_JSON_DEPTH) -
                            f"{depth} levels")
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except _NonFinite as e:
+        raise ArchiveError(f"{where}: expected finite numbers, found {e}") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ArchiveError(f"{where}: expected JSON ({e})") from None
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> float:
+    raise _NonFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(text)
+    return value
 
 
 def read_npz(data: bytes, where: str, shapes: Mapping[str, tuple[int, ...]],
