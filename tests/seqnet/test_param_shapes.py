@@ -33,7 +33,8 @@ def test_every_layer_type_of_the_module_table_has_a_rule_that_matches_its_module
     pending, every = [Layer], set()
     while pending:
         for sub in pending.pop().__subclasses__():
-            every.add(sub)
+            if sub.__module__.startswith("seqnet."):    # not classes tests define
+                every.add(sub)
             pending.append(sub)
     for conf_type in every - {BaseLSTM}:
         assert conf_type in covered, f"{conf_type.__name__}: add it to seqnet.param_shapes"
