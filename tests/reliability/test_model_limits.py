@@ -220,3 +220,25 @@ def test_a_hostile_zip_costs_less_than_twice_the_honest_load(honest, variants):
         # The load's own growth, with 16 MiB for allocator noise.
         assert after - before < 2 * (base_after - base_before) + 16 * 1024, \
             (name, after - before, base_after - base_before)
+
+
+def test_an_entry_that_holds_more_than_it_declares_is_refused(honest, tmp_path):
+    """The declared sizes (local header and central directory) say 10 bytes; the deflated
+    data holds 64 MiB. The read stops at the declaration and the CRC refuses the entry."""
+    path = rewrite(honest, tmp_path / "lie.zip")
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("normalizer.json", b" " * 2**26)
+    raw = bytearray(path.read_bytes())
+    name = b"normalizer.json"
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = raw.rfind(signature)
+        while raw[at + (30 if signature == b"PK\x03\x04" else 46):].find(name) != 0:
+            at = raw.rfind(signature, 0, at)
+        raw[at + offset:at + offset + 4] = (10).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("normalizer.json").file_size == 10
+    started = time.perf_counter()
+    with pytest.raises(ModelFileError, match=r"normalizer\.json: unreadable entry.*CRC") as info:
+        MultiLayerNetwork.load(path)
+    assert time.perf_counter() - started < 10, str(info.value)
