@@ -2,7 +2,8 @@
 
 Thin by design: each command parses its options and calls one function of
 :mod:`seqnet.workflow`. Exit codes: 0 ok, 1 bad input (a seqnet or seqdata error, printed as
-one line), 2 usage.
+one line), 2 usage; run as a program, the process leaves without the C++ teardown that could
+turn them into 134 (NOTE [ Leaving a process with os._exit ] in :mod:`seqnet.process_exit`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import click
 
 from seqdata.errors import ParseError, SeqDataError
 from seqnet.errors import SeqNetError
+from seqnet.process_exit import leave_process
 
 # NOTE: nothing here imports torch at module level, so `seqnet --version` and `--help`
 # answer at once (NOTE [ Why the package imports lazily ] in seqnet/__init__.py).
@@ -59,7 +61,27 @@ def _errors_as_exit_1(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; run as a program it leaves through :func:`leave_process`."""
+
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        # args is None when the program's own command line is parsed (the console script,
+        # python -c "...main()"); a test runner passes its arguments and keeps SystemExit.
+        if args is not None or not kwargs.get("standalone_mode", True):
+            return super().main(args, *rest, **kwargs)
+        try:
+            super().main(args, *rest, **kwargs)
+            code: Any = 0
+        except SystemExit as e:
+            code = e.code
+        if not isinstance(code, int):
+            if code is not None:
+                click.echo(str(code), err=True)
+            code = 0 if code is None else 1
+        leave_process(code)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="seqdl", message="seqnet %(version)s")
 def main() -> None:
     """Train and run recurrent networks on sequence files (DL4J names, PyTorch underneath)."""

@@ -12,6 +12,7 @@ from seqnet.conf.schema import config
 from seqnet.errors import ConfigurationError
 
 _KINDS = ("rnn", "ff", "cnn")
+_MAX_SIZE = 2**31 - 1        # a Java int, as for layer sizes
 
 
 @config
@@ -28,6 +29,11 @@ class InputType:
         if self.kind not in _KINDS:
             raise ConfigurationError(
                 f"InputType.kind: expected one of {', '.join(_KINDS)}, found {self.kind!r}")
+        for key in ("size", "height", "width", "channels"):
+            value = getattr(self, key)
+            if value is not None and not 1 <= value <= _MAX_SIZE:
+                raise ConfigurationError(
+                    f"InputType.{key}: expected in [1, {_MAX_SIZE}], found {value}")
         if self.kind == "cnn" and None not in (self.height, self.width, self.channels):
             self.size = self.height * self.width * self.channels  # type: ignore[operator]
 

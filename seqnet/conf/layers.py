@@ -26,6 +26,8 @@ from seqnet.conf.schema import config, positional
 from seqnet.conf.updaters import Updater
 from seqnet.errors import ConfigurationError
 
+#: The largest layer size (DL4J's sizes are Java ints); memory is checked separately.
+MAX_SIZE = 2**31 - 1
 
 @config
 class Layer:
@@ -70,6 +72,9 @@ class Layer:
             if value is not None and value < 1:
                 raise ConfigurationError(
                     f"{type(self).__name__}.{key}: expected >= 1, found {value}")
+            if value is not None and value > MAX_SIZE:
+                raise ConfigurationError(
+                    f"{type(self).__name__}.{key}: expected <= {MAX_SIZE}, found {value}")
         for key in ("l1", "l2"):
             value = getattr(self, key)
             if value is not None and value < 0:

@@ -118,8 +118,12 @@ class MultiLayerConfiguration:
             raise ConfigurationError(f"{where}.gradient_normalization_threshold: expected > 0, "
                                      f"found {threshold}")
         for key in ("tbptt_forward_length", "tbptt_backward_length"):
-            if out.get(key, 1) < 1:
-                raise ConfigurationError(f"{where}.{key}: expected >= 1, found {out[key]}")
+            if not 1 <= out.get(key, 1) <= 2**31 - 1:
+                raise ConfigurationError(f"{where}.{key}: expected in [1, {2**31 - 1}], found "
+                                         f"{out[key]}")
+        seed = out.get("seed")
+        if seed is not None and not 0 <= seed < 2**63:   # torch's manual_seed range
+            raise ConfigurationError(f"{where}.seed: expected in [0, 2**63), found {seed}")
         k1, k2 = out.get("tbptt_forward_length"), out.get("tbptt_backward_length")
         if (out.get("backprop_type") == BackpropType.TRUNCATED_BPTT and k1 is not None
                 and k2 is not None and k2 > k1):

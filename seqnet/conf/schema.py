@@ -255,3 +255,9 @@ def from_dict(data: dict[str, Any], base: type[T], where: str = "configuration")
         return cls(**kwargs)
     except TypeError as e:
         raise ConfigurationError(f"{where}: {e}") from None
+    except ConfigurationError as e:
+        # A class's own check names "Class.key"; the reader needs the path in the document.
+        message = str(e)
+        if message.startswith(f"{cls.__name__}."):
+            message = f"{where}.{message[len(cls.__name__) + 1:]}"
+        raise ConfigurationError(message) from None

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -28,6 +29,10 @@ class Updater:
         if not self.learning_rate > 0:
             raise ConfigurationError(
                 f"{type(self).__name__}.learning_rate: expected > 0, found {self.learning_rate}")
+        if not self.learning_rate <= MAX_LEARNING_RATE:
+            raise ConfigurationError(
+                f"{type(self).__name__}.learning_rate: expected <= {MAX_LEARNING_RATE:g}, "
+                f"found {self.learning_rate}")
         # Checked here rather than left to torch, whose ValueError would surface at fit time.
         for key in ("beta1", "beta2", "rms_decay"):
             value = getattr(self, key, 0.0)
@@ -36,7 +41,7 @@ class Updater:
                     f"{type(self).__name__}.{key}: expected in [0, 1), found {value}")
         for key in ("epsilon", "momentum"):
             value = getattr(self, key, 0.0)
-            if not value >= 0:
+            if not 0 <= value < math.inf:
                 raise ConfigurationError(
                     f"{type(self).__name__}.{key}: expected >= 0, found {value}")
 
@@ -50,7 +55,12 @@ class Updater:
         raise NotImplementedError
 
 
+#: A learning rate beyond this turns every parameter into inf or NaN at the first update.
+MAX_LEARNING_RATE = 1e6
+
+
 @positional("learning_rate")
+
 @config
 class Sgd(Updater):
     """Plain stochastic gradient descent (DL4J default learning rate 1e-3)."""

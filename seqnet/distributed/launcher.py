@@ -4,10 +4,8 @@ does on one node, and ending a rank's process cleanly.
 
 from __future__ import annotations
 
-import atexit
 import os
 import socket
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +13,7 @@ import torch
 
 from seqnet.distributed.errors import DistributedError
 from seqnet.distributed.group import shutdown
+from seqnet.process_exit import leave_process
 
 
 def free_port() -> int:
@@ -69,17 +68,7 @@ def _local_process(local_rank: int, fn: Callable[..., Any], args: tuple[Any, ...
     exit_process()
 
 
-def exit_process() -> None:
-    """End a rank's process after it left the group: exit handlers run, C++ teardown not.
-
-    # NOTE [ Leaving a rank with os._exit ]
-    A normal interpreter exit runs C++ static destructors, and one of torch's background
-    threads is sometimes still joinable then: "terminate called without an active exception",
-    SIGABRT, about one run in five on 2 cores. So the Python-level exit handlers run (they
-    release multiprocessing semaphores, flush logging), and the process then leaves without
-    the C++ teardown, as multiprocessing's own forked children do.
-    """
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+def exit_process(code: int = 0) -> None:
+    """End a rank's process after it left the group: exit handlers run, C++ teardown not
+    (NOTE [ Leaving a process with os._exit ] in :mod:`seqnet.process_exit`)."""
+    leave_process(code)

@@ -21,19 +21,13 @@ from typing import Any
 import numpy as np
 
 from seqnet.conf.layers import (
-    LSTM,
-    BaseLSTM,
-    Bidirectional,
     ConvolutionLayer,
-    DenseLayer,
-    GravesBidirectionalLSTM,
-    GravesLSTM,
     Layer,
-    OutputLayer,
 )
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.conf.updaters import AdaGrad, Adam, Nadam, Nesterovs, RmsProp, Sgd, Updater
 from seqnet.errors import ModelFileError
+from seqnet.param_shapes import layer_param_shapes
 
 
 @dataclass(frozen=True)
@@ -51,34 +45,20 @@ class ParamSpec:
 
 
 def layer_params(layer: Layer) -> list[tuple[str, tuple[int, ...], str]]:
-    """``(key, shape, order)`` of one layer's parameters in its DL4J initializer's order."""
-    inner = layer.underlying()
-    n_in, n_out = inner.n_in or 0, inner.n_out or 0
-    if isinstance(layer, Bidirectional):
-        one = layer_params(inner)
-        return [("f" + k, s, o) for k, s, o in one] + [("b" + k, s, o) for k, s, o in one]
-    if isinstance(inner, GravesBidirectionalLSTM):
-        one = _lstm(n_in, n_out, peepholes=True)
-        return [(k + "F", s, o) for k, s, o in one] + [(k + "B", s, o) for k, s, o in one]
-    if isinstance(inner, (GravesLSTM, LSTM)):
-        return _lstm(n_in, n_out, peepholes=isinstance(inner, GravesLSTM))
-    if isinstance(inner, BaseLSTM):
-        raise ModelFileError(f"no DL4J parameter layout for {type(inner).__name__}")
-    if isinstance(inner, ConvolutionLayer):
-        kh, kw = inner.kernel_size
-        return [("b", (1, n_out), "f"), ("W", (n_out, n_in, kh, kw), "c")]
-    if isinstance(inner, (DenseLayer, OutputLayer)):
-        return [("W", (n_in, n_out), "f"), ("b", (1, n_out), "f")]
-    return []
+    """``(key, shape, order)`` of one layer's parameters in its DL4J initializer's order: the
+    ``param_table`` shapes (:mod:`seqnet.param_shapes`, the one home of that rule), each
+    flattened in 'f' order, except that a convolution flattens its bias first and its kernel
+    in 'c' order."""
+    shapes = layer_param_shapes(layer)
+    if shapes is None:
+        raise ModelFileError(f"no DL4J parameter layout for {type(layer.underlying()).__name__}")
+    if isinstance(layer.underlying(), ConvolutionLayer):
+        return [("b", shapes["b"], "f"), ("W", shapes["W"], "c")]
+    return [(key, shape, "f") for key, shape in shapes.items()]
 
 
 #: ``param_table`` keys (without the layer prefix) that are biases: no l1 / l2 in DL4J.
 BIAS_KEYS = frozenset({"b", "bF", "bB", "fb", "bb"})
-
-
-def _lstm(n_in: int, h: int, peepholes: bool) -> list[tuple[str, tuple[int, ...], str]]:
-    return [("W", (n_in, 4 * h), "f"), ("RW", (h, 4 * h + (3 if peepholes else 0)), "f"),
-            ("b", (1, 4 * h), "f")]
 
 
 def param_layout(conf: MultiLayerConfiguration) -> list[ParamSpec]:

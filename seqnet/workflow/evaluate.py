@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
 from seqnet.errors import ConfigurationError
 from seqnet.workflow.data import load_run_data
+from seqnet.workflow.finite import NonFiniteError, checked_batches
 from seqnet.workflow.model_io import load_model
 from seqnet.workflow.run_config import load_data_config, run_seed
-from seqnet.workflow.train import evaluate
+from seqnet.workflow.train import evaluate, metric_values
 
 
 def evaluate_model(model: str | os.PathLike, data_file: str | os.PathLike,
@@ -18,6 +20,8 @@ def evaluate_model(model: str | os.PathLike, data_file: str | os.PathLike,
 
     The default split is test, else validation, else train. The model's stored normaliser is
     used; a model saved without one gets the data file's normaliser fitted on its train split.
+    A non-finite (normalised) input is a :class:`~seqnet.workflow.finite.NonFiniteError`
+    naming the sequence and step, as are non-finite regression errors.
     """
     data = load_data_config(data_file)
 
@@ -40,4 +44,13 @@ def evaluate_model(model: str | os.PathLike, data_file: str | os.PathLike,
             f"{data_file}: data.normalizer = {data.normalizer!r} but the model has no stored "
             "normaliser and there is no [data.train] to fit one on")
     run_data = load_run_data(data, splits, normalizer=normalizer, seed=run_seed(data_file))
-    return evaluate(net, run_data.iterator(split), data.task)
+    batches = checked_batches(run_data.iterator(split), f"{data_file} [data.{split}]")
+    evaluation = evaluate(net, batches, data.task)
+    if data.task == "regression":
+        values = metric_values(evaluation, data.task)
+        bad = sorted(k for k, v in values.items() if not math.isfinite(v) and k != "r2")
+        if bad:
+            raise NonFiniteError(f"{model}: model output on [data.{split}] of {data_file}: "
+                                 f"expected finite values, found {', '.join(bad)} = "
+                                 f"{values[bad[0]]}")
+    return evaluation

@@ -14,6 +14,9 @@ A model trained with normalised regression labels (``normalize_labels``) has its
 reverted to the labels' units. A ``.csv`` file gets a header: ``source`` (and ``step`` per
 step), then ``predicted_class`` for a softmax output layer, then ``out_0 .. out_{nOut-1}``.
 A ``.npy`` file holds the float32 array only.
+
+A non-finite input value (after the normaliser) or output value is an error naming the file
+and the step (:mod:`seqnet.workflow.finite`); nothing is written then.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from seqdata.splits import split_from_argument
 from seqdata.store.manifest import MANIFEST_NAME
 from seqdata.store.reader import SequenceStore
 from seqnet.errors import ConfigurationError
+from seqnet.workflow.finite import check_finite, sources_of
 from seqnet.workflow.run_config import DataConfig
 from seqnet.workflow.subset import SubsetReader
 
@@ -99,7 +103,11 @@ def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32,
     sources: list[str] = []
     for ds in it:
         mask = ds.features_mask
+        names = sources_of(ds, "INPUT", len(sources))
+        check_finite(ds.features, mask, names, "input" if normalizer is None else
+                     "input after the model's normaliser")
         out = np.asarray(net.output(ds.features, features_mask=mask))
+        check_finite(out, mask, names, "model output")
         if out.ndim == 2:  # LastTimeStep / OutputLayer: one prediction per sequence
             out, mask = out[:, :, None], None
         n, _, t = out.shape
@@ -109,6 +117,7 @@ def predict(net: Any, reader: Any, normalizer: Any = None, batch_size: int = 32,
             out = out * np.asarray(mask)[:, None, :]
         if normalizer is not None and getattr(normalizer, "fit_label", False):
             out = normalizer.revert_labels(out, mask)       # back to the labels' own units
+            check_finite(out, mask, names, "model output in the labels' units")
         outputs.append(out)
         lengths.append(real)
         sources.extend(m.features_source for m in ds.example_meta_data or [])

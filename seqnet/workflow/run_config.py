@@ -32,7 +32,16 @@ from typing import Any
 from seqdata.locations import is_url
 from seqnet.errors import ConfigurationError
 from seqnet.workflow.build import DEFAULT_SEED, NetworkConfig, parse_network
-from seqnet.workflow.table_checks import REQUIRED, at_least, choice, fraction, range_pair, take
+from seqnet.workflow.table_checks import (
+    MAX_INT,
+    REQUIRED,
+    between,
+    choice,
+    fraction,
+    matches,
+    range_pair,
+    take,
+)
 from seqnet.workflow.toml_io import dump_toml, read_toml
 
 __all__ = ["DataConfig", "NetworkConfig", "RunConfig", "RunSettings", "SplitConfig",
@@ -44,6 +53,8 @@ ALIGNMENTS = ("EQUAL_LENGTH", "ALIGN_START", "ALIGN_END")
 NORMALIZERS = ("none", "standardize", "minmax")
 CLASSIFICATION_METRICS = ("accuracy", "f1")
 REGRESSION_METRICS = ("mse", "mae", "rmse", "r2")
+#: The most epochs a run file may ask for (and the bound of the other per-epoch counts).
+MAX_EPOCHS = 10**6
 #: Metrics where a smaller value is better (early stopping and the best model use this).
 LOWER_IS_BETTER = frozenset({"mse", "mae", "rmse", "loss"})
 
@@ -133,16 +144,16 @@ _SPLIT = {
 
 _DATA = {
     "task": (str, REQUIRED, choice(*TASKS)),
-    "num_classes": (int, None, at_least(1)),
+    "num_classes": (int, None, between(1, MAX_INT)),
     "alignment": (str, "EQUAL_LENGTH", choice(*ALIGNMENTS)),
-    "batch_size": (int, 32, at_least(1)),
+    "batch_size": (int, 32, between(1, MAX_INT)),
     "normalizer": (str, "none", choice(*NORMALIZERS)),
     "normalize_labels": (bool, False),
     "shuffle": (bool, True),
-    "delimiter": (str, ","),
-    "skip_lines": (int, 0, at_least(0)),
-    "label_skip_lines": (int, 0, at_least(0)),
-    "label_index": (int, None),
+    "delimiter": (str, ",", matches(r"[^\r\n\"]", "one character (not a quote or newline)")),
+    "skip_lines": (int, 0, between(0, MAX_INT)),
+    "label_skip_lines": (int, 0, between(0, MAX_INT)),
+    "label_index": (int, None, between(-MAX_INT, MAX_INT)),
     "validation_fraction": (float, None, fraction),
     "train": (dict, None),
     "validation": (dict, None),
@@ -150,12 +161,13 @@ _DATA = {
 }
 
 _RUN = {
-    "epochs": (int, REQUIRED, at_least(1)),
-    "output": (str, None),
+    "epochs": (int, REQUIRED, between(1, MAX_EPOCHS)),
+    "output": (str, None, matches(r".+", "a folder")),
     "metric": (str, None),
-    "early_stopping_patience": (int, 0, at_least(0)),
-    "keep_checkpoints": (int, 3, at_least(1)),
-    "device": (str, "cpu"),
+    "early_stopping_patience": (int, 0, between(0, MAX_EPOCHS)),
+    "keep_checkpoints": (int, 3, between(1, MAX_EPOCHS)),
+    "device": (str, "cpu", matches(r"auto|cpu|cuda(:[0-9]{1,4})?",
+                                   "'cpu', 'cuda', 'cuda:N' or 'auto'")),
     "progress": (bool, True),
     "tensorboard": (bool, False),
 }
@@ -182,6 +194,10 @@ def _split(table: dict | None, data: dict, where: str, base_dir: str) -> SplitCo
         raise ConfigurationError(f"{where}.features: required key is missing (or give 'store')")
     if s["range"] is None:
         raise ConfigurationError(f"{where}.range: required key is missing (with '%d' patterns)")
+    if s["labels"] is not None and data["label_index"] is not None:
+        raise ConfigurationError(
+            f"data.label_index: only applies to splits without label files, found "
+            f"{where}.labels as well; remove one of them")
     if s["labels"] is None and data["label_index"] is None:
         raise ConfigurationError(
             f"{where}.labels: required key is missing (or set data.label_index for label "

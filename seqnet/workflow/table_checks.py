@@ -10,6 +10,7 @@ expected and what it found.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +18,9 @@ from seqnet.errors import ConfigurationError
 
 #: The default of a key that must be given.
 REQUIRED = object()
+#: The largest count or index a run file may give (a Java int, as DL4J's sizes).
+MAX_INT = 2**31 - 1
+
 
 def choice(*allowed: str) -> Callable[[str, str], str]:
     def check(value: str, where: str) -> str:
@@ -40,12 +44,34 @@ def fraction(value: float, where: str) -> float:
         raise ConfigurationError(f"{where}: expected a fraction between 0 and 1 (exclusive), "
                                  f"found {value!r}")
     return value
+def between(low: int | float, high: int | float) -> Callable[[Any, str], Any]:
+    def check(value: Any, where: str) -> Any:
+        if value < low:
+            raise ConfigurationError(f"{where}: expected a value >= {low}, found {value!r}")
+        if value > high:
+            raise ConfigurationError(f"{where}: expected a value <= {high}, found {value!r}")
+        return value
+    return check
+
+
+def matches(pattern: str, expected: str) -> Callable[[str, str], str]:
+    """A string check: ``pattern`` must match the whole value (``expected`` says it in words)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str, where: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ConfigurationError(f"{where}: expected {expected}, found {value!r}")
+        return value
+    return check
 
 
 def range_pair(value: list, where: str) -> tuple[int, int]:
     if len(value) != 2 or not all(is_int(v) for v in value):
         raise ConfigurationError(f"{where}: expected [min, max] (two integers), found {value!r}")
     low, high = value
+    if not (0 <= low and high <= MAX_INT):
+        raise ConfigurationError(f"{where}: expected indices in [0, {MAX_INT}], found "
+                                 f"[{low}, {high}]")
     if low > high:
         raise ConfigurationError(f"{where}: expected min <= max, found [{low}, {high}]")
     return (low, high)

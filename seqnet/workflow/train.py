@@ -30,13 +30,10 @@ Each epoch also prints one line:
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import logging
 import math
-import os
-import random
 import shutil
 import time
 from collections.abc import Callable
@@ -44,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from seqnet import distributed
@@ -53,8 +49,23 @@ from seqnet.training.early_stopping import is_improvement
 from seqnet.workflow import plots
 from seqnet.workflow.build import build_configuration
 from seqnet.workflow.data import RunData, load_run_data
+from seqnet.workflow.memory_check import (
+    check_label_memory,
+    check_run_memory,
+    first_sequence_steps,
+)
 from seqnet.workflow.model_io import load_model, save_model
 from seqnet.workflow.run_config import LOWER_IS_BETTER, RunConfig, dump_toml, read_toml
+from seqnet.workflow.run_state import (
+    STATE_VERSION,
+    atomic_copy,
+    read_state,
+    remove_temp_files,
+    rng_state,
+    set_rng_state,
+    writing_into,
+)
+from seqnet.workflow.run_state import atomic_write_text as _atomic_write_text
 from seqnet.workflow.selection import NO_SELECTION
 from seqnet.workflow.tensorboard import TensorBoardWriter
 
@@ -62,10 +73,6 @@ log = logging.getLogger(__name__)
 
 OUTPUT_FILES = ("config.toml", "checkpoints", "model.zip", "best.zip", "state.json",
                 "metrics.jsonl", "loss.png", "confusion.png", "tensorboard")
-STATE_VERSION = 1
-# What --resume reads from state.json.
-_STATE_KEYS = ("epoch", "history", "best_epoch", "best_value", "bad_epochs", "stopped_early",
-               "rng", "checkpoint")
 PLOT_INTERVAL_S = 30.0
 
 # NOTE [ Why a resumed run ends where an uninterrupted one would ]
@@ -94,37 +101,11 @@ class TrainResult:
 
 # --------------------------------------------------------------------------- small helpers
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _finite(value: Any) -> Any:
     """JSON has no NaN: non-finite numbers are written as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def rng_state() -> dict[str, Any]:
-    """The global torch, numpy and Python RNG states as JSON-able values."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
-    assert not isinstance(keys, str)   # the legacy form is a tuple
-    version, internal, gauss = random.getstate()
-    return {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii"),
-            "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
-            "python": [version, list(internal), gauss]}
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` captured."""
-    raw = np.frombuffer(base64.b64decode(state["torch"]), dtype=np.uint8).copy()
-    torch.set_rng_state(torch.from_numpy(raw))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -175,8 +156,9 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = 
 # NOTE [ What may change on --resume ]
 # A resumed run must be the same run, so the resolved configuration has to match the one
 # stored in config.toml, except for how long it runs and how it reports.
+# A moved run folder resumes with --output, so run.output may change too.
 _RESUMABLE_CHANGES = {"run.epochs", "run.progress", "run.early_stopping_patience",
-                      "run.tensorboard"}
+                      "run.tensorboard", "run.output"}
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -200,6 +182,11 @@ class Trainer:
     def _prepare_output(self, resume: bool, overwrite: bool) -> dict[str, Any] | None:
         state_path = self.out / "state.json"
         resolved = self.config.to_dict()
+        if self.out.exists() and not self.out.is_dir():
+            raise ConfigurationError(f"{self.config.source}: run.output: expected a folder, "
+                                     f"found the file {self.out}")
+        if distributed.is_writer():
+            remove_temp_files(self.out)     # left by a run that was killed while writing
         if resume:
             if not state_path.exists():
                 raise StateError(f"{self.out}: expected a run to resume (state.json), found "
@@ -211,19 +198,7 @@ class Trainer:
                 raise ConfigurationError(
                     f"{self.out}: --resume needs the run file the run started with; these keys "
                     f"differ from {self.out / 'config.toml'}: {', '.join(changed)}")
-            try:
-                state = json.loads(state_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as e:
-                raise StateError(f"{state_path}: cannot resume: expected the run's JSON state, "
-                                 f"found an unreadable file ({e})") from None
-            if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-                found = state.get("version") if isinstance(state, dict) else state
-                raise StateError(f"{state_path}: expected state version {STATE_VERSION}, "
-                                 f"found {found!r}")
-            missing = [k for k in _STATE_KEYS if k not in state]
-            if missing:
-                raise StateError(f"{state_path}: cannot resume: expected every key of a run "
-                                 f"state, found no {', '.join(missing)}")
+            state = read_state(self.out)
             if distributed.is_writer():
                 _atomic_write_text(self.out / "config.toml", dump_toml(resolved))
             return state
@@ -252,6 +227,8 @@ class Trainer:
         probe = data.iterator("train")
         conf = build_configuration(self.config.network, n_in=probe.input_columns(),
                                    n_out=probe.total_outcomes() or None)
+        check_run_memory(conf, self.config.data.batch_size,
+                         first_sequence_steps(data.readers["train"][0]), self.config.source)
         torch.manual_seed(self.config.network.seed)
         net = MultiLayerNetwork(conf)
         net.init()
@@ -298,6 +275,7 @@ class Trainer:
         if not plots.have_matplotlib():
             log.warning("matplotlib is not installed: loss.png and confusion.png are skipped "
                         "(pip install 'seqdl[plot]')")
+        check_label_memory(self.config)
         data = load_run_data(self.config.data, seed=self.config.network.seed)
         net = self._network(data, state)
         history: list[dict[str, Any]] = list(state["history"]) if state else []
@@ -348,8 +326,7 @@ class Trainer:
             if distributed.is_writer():
                 checkpoint = self._checkpoint(net, data, epoch + 1)
                 if improved:
-                    shutil.copyfile(self.out / checkpoint, self.out / "best.zip.tmp")
-                    os.replace(self.out / "best.zip.tmp", self.out / "best.zip")
+                    atomic_copy(self.out / checkpoint, self.out / "best.zip")
                 self._write_metrics(history)
                 if board is not None:
                     board.write(record)
@@ -358,8 +335,7 @@ class Trainer:
                     "best_epoch": best_epoch, "best_value": best_value,
                     "bad_epochs": bad_epochs, "stopped_early": stopped, "rng": rng_state(),
                     "history": history}))
-                shutil.copyfile(self.out / checkpoint, self.out / "model.zip.tmp")
-                os.replace(self.out / "model.zip.tmp", self.out / "model.zip")
+                atomic_copy(self.out / checkpoint, self.out / "model.zip")
                 self._prune_checkpoints(checkpoint)
             self.echo(_epoch_line(record, self.config.run.epochs, self.metric))
             if stopped:
@@ -413,4 +389,5 @@ def train(config: RunConfig, *, resume: bool = False, overwrite: bool = False,
     """
     if epochs is not None:
         config = dataclasses.replace(config, run=dataclasses.replace(config.run, epochs=epochs))
-    return Trainer(config, echo).run(resume=resume, overwrite=overwrite)
+    with writing_into(Path(config.run.output)):
+        return Trainer(config, echo).run(resume=resume, overwrite=overwrite)

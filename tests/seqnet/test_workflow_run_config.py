@@ -108,6 +108,11 @@ def test_a_split_needs_labels_unless_label_index_is_given():
     del table["data"]["train"]["labels"]
     assert "data.train.labels" in error_of(table)
     table["data"]["label_index"] = -1
+    # label_index with a split that has label files is refused (it would be ignored there).
+    assert "data.label_index" in error_of(table)
+    for split in ("validation", "test"):
+        if split in table["data"]:
+            table["data"][split].pop("labels", None)
     assert parse_run_config(table, base_dir="/b").data.train.labels is None
 
 
