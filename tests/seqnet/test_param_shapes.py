@@ -7,8 +7,10 @@ import torch
 from seqnet.conf.layers import (
     LSTM,
     BaseLSTM,
+    Bidirectional,
     ConvolutionLayer,
     DenseLayer,
+    GlobalPoolingLayer,
     GravesBidirectionalLSTM,
     GravesLSTM,
     LastTimeStep,
@@ -16,8 +18,6 @@ from seqnet.conf.layers import (
     OutputLayer,
     RnnOutputLayer,
     SubsamplingLayer,
-    Bidirectional,
-    GlobalPoolingLayer,
 )
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.nn.build import build_module
