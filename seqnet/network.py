@@ -406,15 +406,17 @@ class MultiLayerNetwork:
 
         ``[N, nIn]`` gives ``[N, nOut]``; ``[N, nIn, T]`` gives ``[N, nOut, T]``.
         """
+        # The runtime's stateful graph and the native step plan exist only for networks that
+        # can be time-stepped, so a whole-sequence layer always reaches the check below.
+        fast = self.inference.rnn_time_step(self, x, features_mask, self._rnn_state)
+        if fast is not None:
+            y, self._rnn_state = fast
+            return y
         whole = [(i, name) for i, layer in enumerate(self.conf.layers)
                  if (name := needs_whole_sequences(layer))]
         if whole:
             raise StateError(f"rnn_time_step: layer {whole[0][0]} is a {whole[0][1]}, which "
                              f"needs the whole sequence")
-        fast = self.inference.rnn_time_step(self, x, features_mask, self._rnn_state)
-        if fast is not None:
-            y, self._rnn_state = fast
-            return y
         xt = self._tensor(x, "features")
         single = xt.dim() == 2
         if single:
