@@ -28,7 +28,7 @@ from torch import nn
 #: A recurrent layer's state: (h, c), each ``[N, H]``.
 State = tuple[torch.Tensor, torch.Tensor]
 
-__all__ = ["LayerModule", "RecurrentModule", "State"]
+__all__ = ["LayerModule", "LayerStack", "ParameterlessModule", "RecurrentModule", "State"]
 
 
 # NOTE [ A base class, not a Protocol ]
@@ -55,6 +55,22 @@ class LayerModule(nn.Module, ABC):
     @abstractmethod
     def weight_params(self) -> list[nn.Parameter]:
         """The parameters l1 / l2 apply to (not biases)."""
+
+
+class ParameterlessModule(LayerModule):
+    """A layer module without parameters (pooling): empty tables, nothing to load."""
+
+    def param_table(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
+        """Nothing to load."""
+
+    def param_types(self) -> dict[str, list[nn.Parameter]]:
+        return {}
+
+    def weight_params(self) -> list[nn.Parameter]:
+        return []
 
 
 class RecurrentModule(LayerModule):

@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,7 +17,7 @@ from torch import nn
 from seqnet.conf.enums import PoolingType, WeightInit
 from seqnet.conf.layers import ConvolutionLayer, SubsamplingLayer
 from seqnet.nn.activations import activation_fn
-from seqnet.nn.base import LayerModule
+from seqnet.nn.base import ParameterlessModule
 from seqnet.nn.init import init_weight
 from seqnet.nn.params import WeightBiasModule
 
@@ -49,7 +46,7 @@ class ConvolutionModule(WeightBiasModule):
                                   padding=self.conf.padding))
 
 
-class SubsamplingModule(LayerModule):
+class SubsamplingModule(ParameterlessModule):
     """Max or average pooling; no parameters."""
 
     def __init__(self, conf: SubsamplingLayer, dtype: torch.dtype, generator: torch.Generator,
@@ -60,18 +57,3 @@ class SubsamplingModule(LayerModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pool = F.max_pool2d if self.conf.pooling_type == PoolingType.MAX else F.avg_pool2d
         return pool(x, self.conf.kernel_size, self.conf.stride, self.conf.padding)
-
-    def param_table(self) -> dict[str, np.ndarray]:
-        """No parameters."""
-        return {}
-
-    def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
-        """Nothing to load."""
-
-    def param_types(self) -> dict[str, list[nn.Parameter]]:
-        """No parameters."""
-        return {}
-
-    def weight_params(self) -> list[nn.Parameter]:
-        """No parameters."""
-        return []

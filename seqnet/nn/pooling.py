@@ -16,18 +16,14 @@ The masked reductions are DL4J's ``MaskedReductionUtil.maskedPoolingTimeSeries``
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import torch
-from torch import nn
 
 from seqnet.conf.enums import PoolingType, WeightInit
 from seqnet.conf.layers import GlobalPoolingLayer
-from seqnet.nn.base import LayerModule
+from seqnet.nn.base import ParameterlessModule
 
 
-class GlobalPoolingModule(LayerModule):
+class GlobalPoolingModule(ParameterlessModule):
     """Pooling over the time axis; no parameters."""
 
     def __init__(self, conf: GlobalPoolingLayer, dtype: torch.dtype,
@@ -54,18 +50,3 @@ class GlobalPoolingModule(LayerModule):
         if kind == PoolingType.SUM:
             return (x * m).sum(dim=2)
         return (x * m).abs().pow(self.pnorm).sum(dim=2).pow(1.0 / self.pnorm)
-
-    def param_table(self) -> dict[str, np.ndarray]:
-        """No parameters (the layer keeps its index, as in DL4J)."""
-        return {}
-
-    def set_param_table(self, table: dict[str, Any], prefix: str) -> None:
-        """Nothing to load."""
-
-    def param_types(self) -> dict[str, list[nn.Parameter]]:
-        """No parameters."""
-        return {}
-
-    def weight_params(self) -> list[nn.Parameter]:
-        """No parameters."""
-        return []
