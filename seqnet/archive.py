@@ -20,7 +20,8 @@ Limits (the callers pass the per-entry byte caps):
 
 - an entry whose declared size (``ZipInfo.file_size``) exceeds its cap is refused unread, and
   the read itself stops one byte past the cap, since the declared size can lie;
-- a zip naming one entry twice, or with an absolute or ``..`` entry name, is refused;
+- a zip naming one entry twice, with an absolute or ``..`` entry name, or with more than
+  ``max_entries`` entries, is refused;
 - JSON nested deeper than :data:`MAX_JSON_DEPTH` is refused before it is parsed, and JSON
   with ``NaN``, ``Infinity`` or a number that overflows to infinity is refused;
 - an npy array is read only after its header (dtype, shape) has been checked against the
@@ -34,6 +35,7 @@ import json
 import math
 import os
 import re
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -44,7 +46,7 @@ import numpy as np
 from seqnet.errors import ModelFileError
 
 __all__ = ["MAX_ENTRIES", "MAX_JSON_DEPTH", "ArchiveError", "BoundedZip", "json_depth",
-           "loads_json", "read_npz"]
+           "loads_json", "read_npz", "write_zip"]
 
 #: The deepest nesting of arrays and objects accepted in a JSON entry.
 MAX_JSON_DEPTH = 32
@@ -58,68 +60,97 @@ class ArchiveError(ModelFileError):
     """An archive (or an entry in it) is malformed, unsafe, or larger than its cap."""
 
 
-class BoundedZip:
-    """A zip opened for reading named entries under byte caps (see the module docstring)."""
+Source = str | os.PathLike | bytes | IO[bytes]
 
-    def __init__(self, source: str | os.PathLike | IO[bytes], where: str | os.PathLike,
-                 kind: str = "zip file") -> None:
-        self.where = str(where)
+
+class BoundedZip:
+    """A zip opened for reading named entries under byte caps (see the module docstring).
+
+    ``max_total_bytes`` (optional) also caps what the entries declare together and what all
+    reads return together, against zip bombs, as DL4J's ModelSerializer does.
+    """
+
+    def __init__(self, source: Source, where: str | os.PathLike | None = None,
+                 kind: str = "zip file", max_entries: int = MAX_ENTRIES,
+                 max_total_bytes: int | None = None) -> None:
+        self.where = str(where) if where is not None else _name(source)
+        self._budget = max_total_bytes
         try:
-            self._zip = zipfile.ZipFile(source if not isinstance(source, (str, os.PathLike))
-                                        else Path(source))
+            opened = (io.BytesIO(source) if isinstance(source, (bytes, bytearray))
+                      else Path(source) if isinstance(source, (str, os.PathLike)) else source)
+            self._zip = zipfile.ZipFile(opened)
         except FileNotFoundError:
-            raise ArchiveError(f"{self.where}: no such {kind}") from None
+            raise ArchiveError(f"{self.where}: cannot read: no such {kind}") from None
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
             raise ArchiveError(f"{self.where}: expected a {kind}, found an unreadable file "
                                f"({e})") from None
         try:
-            self._infos = self._check_names()
+            self._infos = self._check_names(max_entries)
         except BaseException:
             self._zip.close()
             raise
 
-    def _check_names(self) -> dict[str, zipfile.ZipInfo]:
+    def _check_names(self, max_entries: int) -> dict[str, zipfile.ZipInfo]:
         infos = self._zip.infolist()
-        if len(infos) > MAX_ENTRIES:
-            raise ArchiveError(f"{self.where}: expected at most {MAX_ENTRIES} entries, found "
-                               f"{len(infos)}")
+        if len(infos) > max_entries:
+            raise ArchiveError(f"{self.where}: expected at most {max_entries} zip entries, "
+                               f"found {len(infos)}")
         seen: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             name = info.filename
             pure = PurePosixPath(name.replace("\\", "/"))
             if pure.is_absolute() or ".." in pure.parts or ":" in name:
                 raise ArchiveError(f"{self.where}: refused, the entry {name!r} is an absolute "
-                                   f"path or leaves the archive with '..'")
+                                   f"path or leaves the archive with '..' (path traversal)")
             if name in seen:
-                raise ArchiveError(f"{self.where}: refused, the entry {name!r} appears twice")
+                raise ArchiveError(f"{self.where}: refused, duplicate zip entry {name!r} (it "
+                                   f"appears twice)")
             seen[name] = info
-        return seen
+        declared = sum(info.file_size for info in infos)
+        if self._budget is not None and declared > self._budget:
+            raise ArchiveError(f"{self.where}: the entries declare {declared} uncompressed "
+                               f"bytes, above the limit of {self._budget} (zip bomb?)")
+        return {name: info for name, info in seen.items() if not info.is_dir()}
 
     @property
     def names(self) -> list[str]:
-        """Every entry name, in the order of the zip's directory."""
+        """Every file entry's name, in the order of the zip's directory."""
         return list(self._infos)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._infos
 
     def size(self, name: str) -> int:
         """The uncompressed size ``name`` declares (not trusted by :meth:`read`)."""
         return self._infos[name].file_size
 
-    def read(self, name: str, limit: int) -> bytes:
-        """The bytes of entry ``name``: at most ``limit`` of them, or an :class:`ArchiveError`."""
-        info = self._infos[name]
+    def read(self, name: str, max_bytes: int | None = None) -> bytes:
+        """The bytes of entry ``name``: at most ``max_bytes`` of them (and of what is left of
+        ``max_total_bytes``), or an :class:`ArchiveError`."""
+        info = self._infos.get(name)
+        if info is None:
+            raise ArchiveError(f"{self.where}: expected a {name} entry, found "
+                               f"{sorted(self._infos)}")
+        limits = [v for v in (max_bytes, self._budget) if v is not None]
+        if not limits:
+            raise ValueError("BoundedZip.read: give max_bytes or open with max_total_bytes")
+        limit = min(limits)
         where = f"{self.where}: {name}"
         if info.file_size > limit:
-            raise ArchiveError(f"{where}: expected at most {limit} bytes, found an entry of "
-                               f"{info.file_size} bytes")
+            raise ArchiveError(f"{where}: the entry declares {info.file_size} bytes, expected "
+                               f"at most {limit}")
         try:
             with self._zip.open(info) as f:
                 data = f.read(limit + 1)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError,
                 RuntimeError) as e:
-            raise ArchiveError(f"{where}: unreadable entry ({e})") from None
+            raise ArchiveError(f"{where}: unreadable entry, {name!r} is damaged ({e})") \
+                from None
         if len(data) > limit:
             raise ArchiveError(f"{where}: expected at most {limit} bytes, found more than the "
-                               f"{info.file_size} the entry declares")
+                               f"{info.file_size} the entry declares (zip bomb?)")
+        if self._budget is not None:
+            self._budget -= len(data)
         return data
 
     def open(self, name: str) -> zipfile.ZipExtFile:
@@ -136,6 +167,51 @@ class BoundedZip:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_zip(target: str | os.PathLike | IO[bytes], entries: Mapping[str, bytes]) -> None:
+    """Write ``entries`` (name -> bytes, in order) as a deflated zip.
+
+    A path is written to ``.NAME.XXXX.tmp`` beside it first and renamed, so a failed or
+    interrupted write leaves the old file (or none) and no partial file; the result gets the
+    permissions of any new file. Write errors are :class:`ArchiveError` naming the path.
+    """
+    if not isinstance(target, (str, os.PathLike)):
+        _write_entries(target, entries)
+        return
+    path = Path(target)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise ArchiveError(f"{path}: cannot write: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            _write_entries(raw, entries)
+        # mkstemp makes the file 0600; a written file gets the permissions of any new file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
+        os.replace(tmp_name, path)
+    except OSError as e:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise ArchiveError(f"{path}: cannot write: {e.strerror}") from None
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _write_entries(stream: IO[bytes], entries: Mapping[str, bytes]) -> None:
+    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+
+
+def _name(source: Source) -> str:
+    if isinstance(source, (bytes, bytearray)):
+        return "<bytes>"
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return str(getattr(source, "name", "<stream>"))
 
 
 def json_depth(data: bytes | str) -> int:

@@ -41,10 +41,8 @@ import json
 import math
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,7 +50,7 @@ import torch
 
 from seqdata.errors import SeqDataError
 from seqdata.normalizers import normalizer_from_dict
-from seqnet.archive import BoundedZip, loads_json, read_npz
+from seqnet.archive import ArchiveError, BoundedZip, loads_json, read_npz, write_zip
 from seqnet.conf.multilayer import MultiLayerConfiguration
 from seqnet.errors import ModelFileError, SeqNetError
 from seqnet.nn.build import build_module
@@ -92,38 +90,22 @@ def write_model(parts: ModelParts, path: str | os.PathLike) -> None:
             "epoch_count": parts.epoch_count}
     params = io.BytesIO()
     np.savez(params, **parts.params)  # type: ignore[arg-type]
-    target = Path(path)
+    entries = {"configuration.json": parts.conf.to_json().encode("utf-8"),
+               "meta.json": json.dumps(meta, indent=1).encode("utf-8"),
+               "parameters.npz": params.getvalue()}
+    if parts.updater_state is not None:
+        entries["updater.pt"] = _torch_bytes(parts.updater_state)
+    if parts.normalizer is not None:
+        entries["normalizer.json"] = json.dumps(parts.normalizer.to_dict()).encode("utf-8")
+    if parts.rnn_state:
+        entries["rnn_state.pt"] = _torch_bytes({str(i): {k: v.cpu() for k, v in layer.items()}
+                                                for i, layer in parts.rnn_state.items()})
     # Written beside the target and renamed: an interrupted save leaves the old file intact.
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                        dir=target.parent)
-    except OSError as e:
-        raise ModelFileError(f"{path}: cannot write the model: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w",
-                                                          compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("configuration.json", parts.conf.to_json())
-            zf.writestr("meta.json", json.dumps(meta, indent=1))
-            zf.writestr("parameters.npz", params.getvalue())
-            if parts.updater_state is not None:
-                zf.writestr("updater.pt", _torch_bytes(parts.updater_state))
-            if parts.normalizer is not None:
-                zf.writestr("normalizer.json", json.dumps(parts.normalizer.to_dict()))
-            if parts.rnn_state:
-                state = {str(i): {k: v.cpu() for k, v in layer.items()}
-                         for i, layer in parts.rnn_state.items()}
-                zf.writestr("rnn_state.pt", _torch_bytes(state))
-        # mkstemp makes the file 0600; a saved model gets the permissions of any new file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        os.replace(tmp_name, target)
-    except OSError as e:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise ModelFileError(f"{path}: cannot write the model: {e.strerror}") from None
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        write_zip(path, entries)
+    except ArchiveError as e:
+        raise ModelFileError(str(e).replace(": cannot write:", ": cannot write the model:", 1)) \
+            from None
 
 
 def read_model(path: str | os.PathLike, load_updater: bool = True) -> ModelParts:

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqnet.archive import BoundedZip, write_zip
 from seqnet.conf.enums import UpdateRule
 from seqnet.conf.multilayer import MultiLayerConfiguration
-from seqnet.dl4j.archive import ModelZip, write_entries
+from seqnet.dl4j.archive import open_model_zip
 from seqnet.dl4j.configuration import (
     MAX_JSON_BYTES,
     ImportedConfiguration,
@@ -79,8 +80,8 @@ def _array_limit(values: int) -> int:
     return _HEADER_BYTES + _MAX_ITEM_BYTES * values
 
 
-def _open(path: str | os.PathLike[str] | bytes) -> ModelZip:
-    archive = ModelZip(path)
+def _open(path: str | os.PathLike[str] | bytes) -> BoundedZip:
+    archive = open_model_zip(path)
     for name, what in _JAVA_ENTRIES.items():
         if name in archive:
             archive.close()
@@ -93,13 +94,13 @@ def _open(path: str | os.PathLike[str] | bytes) -> ModelZip:
     return archive
 
 
-def _read_array(archive: ModelZip, name: str, values: int) -> np.ndarray:
+def _read_array(archive: BoundedZip, name: str, values: int) -> np.ndarray:
     """Entry ``name`` as an array of exactly ``values`` numbers: the entry's declared size and
     then the array headers are checked before anything the size of the data is allocated."""
     return read_nd4j_array(archive.read(name, _array_limit(values)), expected_length=values)
 
 
-def _coefficients(archive: ModelZip, conf: MultiLayerConfiguration) -> np.ndarray:
+def _coefficients(archive: BoundedZip, conf: MultiLayerConfiguration) -> np.ndarray:
     expected = num_params(conf)
     if COEFFICIENTS not in archive:
         if expected == 0:
@@ -128,7 +129,7 @@ def read_updater_state(path: str | os.PathLike[str] | bytes
         return _updater_state(archive, imported)
 
 
-def _updater_state(archive: ModelZip, imported: ImportedConfiguration
+def _updater_state(archive: BoundedZip, imported: ImportedConfiguration
                    ) -> dict[str, dict[str, np.ndarray]]:
     # NOTE [ Updater state before DL4J 0.9 ]
     # Blocks of equal updaters sharing [M | V] are how DL4J >= 0.9 (BaseMultiLayerUpdater)
@@ -259,5 +260,5 @@ def write_multi_layer_network(net: MultiLayerNetwork, path: str | os.PathLike[st
         entries[UPDATER_STATE] = encode_nd4j_array(_updater_state_vector(net, dtype))
     if net.normalizer is not None:
         entries[NORMALIZER_ENTRY] = encode_normalizer(net.normalizer)
-    write_entries(path, entries)
+    write_zip(path, entries)
 
