@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from seqnet.archive import json_depth
 from seqnet.conf.enums import BackpropType, UpdateRule
 from seqnet.conf.layers import Layer
 from seqnet.conf.multilayer import MultiLayerConfiguration
@@ -39,7 +39,6 @@ from seqnet.dl4j.params import layer_params, param_layout
 from seqnet.errors import ConfigurationError, ModelFileError
 
 MAX_JSON_DEPTH = 64
-_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 MAX_JSON_BYTES = 64 * 1024**2
 
 # The settings seqnet keeps once per network and lets a layer override.
@@ -94,17 +93,10 @@ def parse_json(text: str | bytes, where: str = "configuration.json") -> Any:
         except UnicodeDecodeError as e:
             raise ModelFileError(f"{where}: expected UTF-8 JSON, found invalid bytes at "
                                  f"offset {e.start}") from None
-    depth = 0
-    # Strings are skipped whole (a bracket inside one is text); only structure counts.
-    for token in _STRUCTURE.finditer(text):
-        bracket = token.group()
-        if bracket in "[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                raise ModelFileError(f"{where}: expected JSON nested at most {MAX_JSON_DEPTH} "
-                                     f"levels deep, found more")
-        elif bracket in "]}":
-            depth -= 1
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ModelFileError(f"{where}: expected JSON nested at most {MAX_JSON_DEPTH} levels "
+                             f"deep, found {depth}")
     try:
         return json.loads(text)
     except ValueError as e:
